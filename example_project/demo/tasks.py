@@ -1,0 +1,26 @@
+"""Demo tasks. The worker finds them because it imports every installed app's `tasks`."""
+
+from __future__ import annotations
+
+import time
+
+from taskito import current_job, queue
+
+
+@queue.task()
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+@queue.task(max_retries=2, retry_backoff=0.5)
+def always_fails(reason: str) -> None:
+    raise RuntimeError(reason)
+
+
+@queue.task()
+def resize_image(name: str, steps: int = 10) -> dict:
+    for i in range(steps):
+        time.sleep(0.2)  # pretend work
+        current_job.update_progress(int((i + 1) * 100 / steps))
+        current_job.log(f"step {i + 1}/{steps}")
+    return {"name": name, "size": [800, 600]}

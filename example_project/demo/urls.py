@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from . import views
+
+app_name = "demo"
+
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("start/resize/", views.start_resize, name="start-resize"),
+    path("start/failing/", views.start_failing, name="start-failing"),
+    path("jobs/<uuid:job_id>/", views.job_detail, name="job"),
+]

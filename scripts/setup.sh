@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# Create (or reuse) the project's virtualenv at .venv and install taskito into it in
+# editable mode with the development extras.
+#
+# Idempotent and quick when nothing changed: the pip step is skipped while the stamp
+# in .venv records the same extras and the same pyproject.toml.
+#
+# Environment:
+#   TASKITO_EXTRAS   extras to install (default: dev), e.g. "dev,postgres,rest"
+#   TASKITO_PYTHON   interpreter to use instead of searching for one (must be >= 3.12)
+#   TASKITO_VERBOSE  set to 1 to show pip's output
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+VENV="$ROOT/.venv"
+EXTRAS="${TASKITO_EXTRAS-dev}"
+VERBOSE="${TASKITO_VERBOSE:-0}"
+STAMP="$VENV/.taskito-setup-stamp"
+PY_CHECK='import sys; assert sys.version_info >= (3, 12)'
+PY_VERSION='import sys; print("%d %d %d" % sys.version_info[:3])'
+
+say() { [[ "$VERBOSE" == 1 ]] && echo "setup: $*" >&2 || true; }
+die() { echo "setup: ERROR: $*" >&2; exit 1; }
+
+# --- find a Python >= 3.12 ------------------------------------------------------------
+# Each candidate is a command line (words separated by spaces); the newest one that
+# actually runs and passes PY_CHECK wins.
+candidates=()
+if [[ -n "${TASKITO_PYTHON:-}" ]]; then
+    candidates+=("$TASKITO_PYTHON")
+else
+    for name in python3.14 python3.13 python3.12; do
+        command -v "$name" >/dev/null 2>&1 && candidates+=("$name")
+    done
+    if command -v pyenv >/dev/null 2>&1; then
+        # Newest first; keep only plain CPython versions X.Y[.Z][suffix] with X.Y >= 3.12.
+        while IFS= read -r v; do
+            if [[ "$v" =~ ^([0-9]+)\.([0-9]+) ]]; then
+                major="${BASH_REMATCH[1]}" minor="${BASH_REMATCH[2]}"
+                if (( major > 3 || (major == 3 && minor >= 12) )); then
+                    candidates+=("env PYENV_VERSION=$v python$major.$minor")
+                fi
+            fi
+        done < <(pyenv versions --bare 2>/dev/null | sort -rV)
+    fi
+fi
+
+find_python() {
+    local best="" best_key=0 cand out key
+    for cand in "${candidates[@]}"; do
+        # shellcheck disable=SC2086  # candidates are command lines on purpose
+        if $cand -c "$PY_CHECK" >/dev/null 2>&1 \
+            && out="$($cand -c "$PY_VERSION" 2>/dev/null)"; then
+            read -r ma mi pa <<<"$out"
+            key=$(( ma * 1000000 + mi * 1000 + pa ))
+            say "candidate '$cand' works (Python $ma.$mi.$pa)"
+            if (( key > best_key )); then best="$cand" best_key=$key; fi
+        else
+            say "candidate '$cand' does not work"
+        fi
+    done
+    [[ -n "$best" ]] || return 1
+    echo "$best"
+}
+
+# --- the virtualenv ---------------------------------------------------------------------
+if [[ -x "$VENV/bin/python" ]] && "$VENV/bin/python" -c "$PY_CHECK" >/dev/null 2>&1; then
+    say "reusing $VENV ($("$VENV/bin/python" -V 2>&1))"
+else
+    if [[ -e "$VENV" ]]; then
+        echo "setup: $VENV is broken or older than Python 3.12; recreating it" >&2
+        rm -rf "$VENV"
+    fi
+    PYTHON="$(find_python)" || die "no working Python >= 3.12 found (tried: ${candidates[*]:-nothing}).
+Install one (e.g. 'pyenv install 3.13') or point TASKITO_PYTHON at it."
+    say "creating $VENV with '$PYTHON'"
+    # shellcheck disable=SC2086
+    $PYTHON -m venv "$VENV" || die "'$PYTHON -m venv $VENV' failed"
+    "$VENV/bin/python" -c "$PY_CHECK" || die "the new virtualenv's python does not work"
+    echo "setup: created .venv with $("$VENV/bin/python" -V 2>&1)" >&2
+fi
+
+# --- install taskito (editable) ---------------------------------------------------------
+if [[ -n "$EXTRAS" ]]; then
+    TARGET=".[$EXTRAS]"
+else
+    TARGET="."
+fi
+# taskito/__init__.py is part of the stamp: an editable install made while it was missing
+# maps taskito as a namespace package and must be redone once it exists.
+has_init=no
+[[ -f taskito/__init__.py ]] && has_init=yes
+want_stamp="extras=$EXTRAS init=$has_init pyproject=$(sha256sum pyproject.toml | cut -d' ' -f1)"
+
+installed_ok() {
+    # The stamp matches and the package can still be found from outside the repo
+    # (catches an editable install made before taskito/ existed, or a removed one).
+    [[ -f "$STAMP" ]] && [[ "$(cat "$STAMP")" == "$want_stamp" ]] \
+        && (cd / && "$VENV/bin/python" -c \
+            'import importlib.util, sys; sys.exit(importlib.util.find_spec("taskito") is None)') \
+            >/dev/null 2>&1
+}
+
+if installed_ok; then
+    say "taskito$([[ -n "$EXTRAS" ]] && echo "[$EXTRAS]") already installed; skipping pip"
+    exit 0
+fi
+
+[[ -f pyproject.toml ]] || die "pyproject.toml not found in $ROOT"
+
+rm -f "$STAMP"
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+PIP=("$VENV/bin/python" -m pip install -e "$TARGET")
+echo "setup: installing taskito in editable mode: pip install -e '$TARGET'" >&2
+if [[ "$VERBOSE" == 1 ]]; then
+    "${PIP[@]}" || status=$?
+else
+    log="$(mktemp)"
+    "${PIP[@]}" -q >"$log" 2>&1 || status=$?
+fi
+if (( ${status:-0} != 0 )); then
+    if [[ "$VERBOSE" != 1 ]]; then
+        echo "----- pip output -----" >&2
+        cat "$log" >&2
+        echo "----------------------" >&2
+        rm -f "$log"
+    fi
+    if [[ ! -f taskito/__init__.py ]]; then
+        die "pip install failed (exit $status); note that taskito/__init__.py does not exist \
+yet in $ROOT (the package is still being written?)"
+    fi
+    die "pip install -e '$TARGET' failed (exit $status); see the output above"
+fi
+[[ "$VERBOSE" == 1 ]] || rm -f "$log"
+
+# An editable install whose package could not be found is no install at all.
+if ! (cd / && "$VENV/bin/python" -c 'import importlib.util, sys
+sys.exit(importlib.util.find_spec("taskito") is None)') >/dev/null 2>&1; then
+    die "pip succeeded but 'taskito' cannot be imported from the venv; does taskito/__init__.py \
+exist in $ROOT?"
+fi
+
+echo "$want_stamp" >"$STAMP"
+if [[ "$has_init" == no ]]; then
+    echo "setup: WARNING: taskito/__init__.py does not exist yet; installed anyway (the next" \
+        "run reinstalls once it exists)" >&2
+fi
+echo "setup: done ($("$VENV/bin/python" -V 2>&1), .venv ready)" >&2

@@ -1,0 +1,47 @@
+"""taskito: a task queue that lives in your Django database."""
+
+from __future__ import annotations
+
+from taskito.context import current_job
+from taskito.exceptions import (
+    ConfigurationError,
+    DependencyError,
+    JobNotFound,
+    MaxRetriesExceededError,
+    SerializationError,
+    SoftTimeoutError,
+    TaskCancelledError,
+    TaskFailedError,
+    TaskitoError,
+    TaskNotRegistered,
+)
+from taskito.queue import Queue, queue
+from taskito.result import JobResult
+from taskito.states import JobStatus
+from taskito.task import Task
+
+# `taskito.queue` is both a module and the default Queue; the import above binds the name to
+# the Queue (importing the package never needs Django settings or the app registry).
+task = queue.task
+
+__all__ = [
+    "ConfigurationError",
+    "DependencyError",
+    "JobNotFound",
+    "JobResult",
+    "JobStatus",
+    "MaxRetriesExceededError",
+    "Queue",
+    "SerializationError",
+    "SoftTimeoutError",
+    "Task",
+    "TaskCancelledError",
+    "TaskFailedError",
+    "TaskNotRegistered",
+    "TaskitoError",
+    "current_job",
+    "queue",
+    "task",
+]
+
+__version__ = "0.1.0"

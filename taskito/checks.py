@@ -1,0 +1,40 @@
+"""System checks for the TASKITO setting and the database that holds the jobs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import Error, Tags, Warning, register
+
+from taskito.conf import taskito_settings
+from taskito.exceptions import ConfigurationError
+
+
+@register(Tags.compatibility)
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """TASKITO must be valid and name a configured database of a supported vendor."""
+    try:
+        taskito_settings.reload()
+        alias = taskito_settings.DATABASE
+    except ConfigurationError as exc:
+        return [Error(str(exc), id="taskito.E001")]
+    if alias not in settings.DATABASES:
+        return [Error(f"TASKITO['DATABASE'] is {alias!r}, which is not in DATABASES",
+                      id="taskito.E002")]
+    database: dict[str, Any] = settings.DATABASES[alias]
+    engine = str(database.get("ENGINE", ""))
+    if not engine.endswith(("sqlite3", "postgresql")):
+        return [Error(f"taskito supports SQLite and PostgreSQL; database {alias!r} uses "
+                      f"{engine}", id="taskito.E003")]
+    messages: list[Any] = []
+    options: dict[str, Any] = database.get("OPTIONS", {})
+    if engine.endswith("sqlite3") and options.get("transaction_mode") != "IMMEDIATE":
+        messages.append(Warning(
+            f"SQLite database {alias!r} uses deferred transactions: a transaction of yours "
+            "that reads and then enqueues can fail with 'database is locked' when a worker "
+            "writes at the same moment.",
+            hint=f"Set DATABASES[{alias!r}]['OPTIONS']['transaction_mode'] = 'IMMEDIATE' "
+                 "(taskito's own writes do not need it).",
+            id="taskito.W001"))
+    return messages

@@ -1,0 +1,108 @@
+"""The TASKITO settings dict, read lazily, validated, and re-read when a test overrides it."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from django.conf import settings as django_settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+from taskito.exceptions import ConfigurationError
+
+DEFAULTS: dict[str, Any] = {
+    "DATABASE": "default",
+    "RESULT_TTL": None,
+    "DEFAULT_QUEUE": "default",
+    "DEFAULT_PRIORITY": 0,
+    "DEFAULT_MAX_RETRIES": 3,
+    "DEFAULT_TIMEOUT": 300,
+    "DEFAULT_RETRY_BACKOFF": 1.0,
+    "DEFAULT_MAX_RETRY_DELAY": 3600.0,
+    "AUTODISCOVER_MODULE": "tasks",
+    # worker
+    "CONCURRENCY": min(8, (os.cpu_count() or 1) * 2),
+    "POLL_INTERVAL": 0.0005,  # seconds between cheap "did anything change?" checks
+    "IDLE_RECHECK": 0.25,  # seconds between full ready-job checks when nothing changed
+    "SQLITE_PRAGMAS": True,
+}
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "DATABASE": (str,),
+    "RESULT_TTL": (int, float, type(None)),
+    "DEFAULT_QUEUE": (str,),
+    "DEFAULT_PRIORITY": (int,),
+    "DEFAULT_MAX_RETRIES": (int,),
+    "DEFAULT_TIMEOUT": (int, float, type(None)),
+    "DEFAULT_RETRY_BACKOFF": (int, float),
+    "DEFAULT_MAX_RETRY_DELAY": (int, float),
+    "AUTODISCOVER_MODULE": (str, type(None)),
+    "CONCURRENCY": (int,),
+    "POLL_INTERVAL": (int, float),
+    "IDLE_RECHECK": (int, float),
+    "SQLITE_PRAGMAS": (bool,),
+}
+
+_NON_NEGATIVE = {"RESULT_TTL", "DEFAULT_MAX_RETRIES", "DEFAULT_TIMEOUT", "DEFAULT_RETRY_BACKOFF"}
+_POSITIVE = {"CONCURRENCY", "POLL_INTERVAL", "IDLE_RECHECK", "DEFAULT_MAX_RETRY_DELAY"}
+
+
+def validate(values: dict[str, Any]) -> None:
+    """Raise ConfigurationError naming the first bad key of a TASKITO dict."""
+    for key, raw in values.items():
+        value: Any = raw
+        bound: Any = 0
+        types = _TYPES.get(key)
+        if types is None:
+            continue  # keys of later surfaces (REST, SSE) are validated where they are used
+        if isinstance(value, bool) and bool not in types:
+            raise ConfigurationError(f"TASKITO[{key!r}] must be a number, not {value!r}")
+        if not isinstance(value, types):
+            names = " or ".join("None" if t is type(None) else t.__name__ for t in types)
+            raise ConfigurationError(f"TASKITO[{key!r}] must be {names}, not {value!r}")
+        if value is not None and key in _NON_NEGATIVE and value < bound:
+            raise ConfigurationError(f"TASKITO[{key!r}] must be >= 0, not {value!r}")
+        if value is not None and key in _POSITIVE and value <= bound:
+            raise ConfigurationError(f"TASKITO[{key!r}] must be > 0, not {value!r}")
+
+
+class TaskitoSettings:
+    """Attribute access to TASKITO with defaults; the dict is read on first use."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, Any] | None = None
+
+    def _load(self) -> dict[str, Any]:
+        if self._cache is None:
+            user = getattr(django_settings, "TASKITO", None) or {}
+            if not isinstance(user, dict):
+                raise ConfigurationError("settings.TASKITO must be a dict")
+            merged = {**DEFAULTS, **user}
+            validate(merged)
+            self._cache = merged
+        return self._cache
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        values = self._load()
+        if name in values:
+            return values[name]
+        raise AttributeError(f"unknown TASKITO setting {name!r}")
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """A key that has no default (for example a surface's optional key)."""
+        return self._load().get(name, default)
+
+    def reload(self) -> None:
+        self._cache = None
+
+
+taskito_settings = TaskitoSettings()
+
+
+@receiver(setting_changed)
+def _reload(*, setting: str, **kwargs: Any) -> None:
+    if setting == "TASKITO":
+        taskito_settings.reload()

@@ -1,0 +1,156 @@
+"""SQL shared by every database; vendor modules override what differs.
+
+The hot paths (enqueue, claim, finish) use plain SQL through Django's connection: measured on
+SQLite, an ORM select-then-update claim managed 1.5k jobs/s where one UPDATE ... RETURNING
+managed tens of thousands.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import connections
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+JOB = "taskito_job"
+DEPENDENCY = "taskito_job_dependency"
+QUEUE_STATE = "taskito_queue_state"
+DEAD_LETTER = "taskito_dead_letter"
+JOB_ERROR = "taskito_job_error"
+METRIC = "taskito_task_metric"
+
+INSERT_COLUMNS = (
+    "id", "queue", "task_name", "args", "kwargs", "status", "priority", "progress", "attempts",
+    "retry_count", "max_retries", "timeout_ms", "soft_timeout_ms", "created_at",
+    "scheduled_at", "expires_at", "result_ttl", "unique_key", "metadata", "cancel_requested",
+    "has_dependencies",
+)
+CLAIM_COLUMNS = (
+    "id", "task_name", "queue", "args", "kwargs", "priority", "scheduled_at", "attempts",
+    "retry_count", "max_retries", "timeout_ms", "soft_timeout_ms",
+)
+
+
+@dataclass(slots=True)
+class ClaimedJob:
+    """A job this worker now runs; `token` fences every write about this attempt."""
+
+    id: uuid.UUID
+    task_name: str
+    queue: str
+    args: str
+    kwargs: str
+    priority: int
+    scheduled_at: Any
+    attempts: int
+    retry_count: int
+    max_retries: int
+    timeout_ms: int | None
+    soft_timeout_ms: int | None
+    token: str
+
+
+class ChangeWatcher:
+    """Tells whether another connection may have written since the last look."""
+
+    def __init__(self, backend: Backend, interval: float) -> None:
+        self.backend = backend
+        self.interval = interval
+        self._last = 0.0
+
+    def changed(self) -> bool:
+        now = time.monotonic()
+        if now - self._last >= self.interval:
+            self._last = now
+            return True
+        return False
+
+    def reset(self) -> None:
+        self._last = time.monotonic()
+
+
+class Backend:
+    """Generic SQL; `db.sqlite` and `db.postgresql` subclass it."""
+
+    vendor = "generic"
+    #: how often an idle watcher re-checks when the database gives no cheap change signal
+    fallback_interval = 0.05
+
+    def __init__(self, alias: str) -> None:
+        self.alias = alias
+
+    @property
+    def connection(self) -> BaseDatabaseWrapper:
+        return connections[self.alias]
+
+    # -- parameters ------------------------------------------------------------------------
+    def dt(self, value: datetime | None) -> Any:
+        return None if value is None else self.connection.ops.adapt_datetimefield_value(value)
+
+    def uid(self, value: uuid.UUID) -> Any:
+        return value.hex
+
+    def to_uuid(self, value: Any) -> uuid.UUID:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+    # -- enqueue ---------------------------------------------------------------------------
+    def insert_jobs(self, rows: Sequence[Sequence[Any]]) -> None:
+        """Insert job rows (values in INSERT_COLUMNS order) with one executemany."""
+        sql = self._insert_sql()
+        with self.connection.cursor() as cursor:
+            if len(rows) == 1:
+                cursor.execute(sql, rows[0])
+            else:
+                cursor.executemany(sql, rows)
+
+    def insert_unique_job(self, row: Sequence[Any]) -> bool:
+        """Insert unless an active job holds the same unique_key; True when inserted."""
+        sql = self._insert_sql() + " ON CONFLICT DO NOTHING RETURNING id"
+        with self.connection.cursor() as cursor:
+            cursor.execute(sql, row)
+            return cursor.fetchone() is not None
+
+    def _insert_sql(self) -> str:
+        cols = ", ".join(INSERT_COLUMNS)
+        marks = ", ".join(["%s"] * len(INSERT_COLUMNS))
+        return f"INSERT INTO {JOB} ({cols}) VALUES ({marks})"
+
+    # -- claim -----------------------------------------------------------------------------
+    def ready_filter(self, queues: Sequence[str] | None) -> tuple[str, list[Any]]:
+        """WHERE clause (over alias j) and its leading parameters, `now` twice, left to fill."""
+        where = [
+            "j.status = 0",
+            "j.scheduled_at <= %s",
+            "(j.expires_at IS NULL OR j.expires_at > %s)",
+            f"j.queue NOT IN (SELECT name FROM {QUEUE_STATE} WHERE paused = %s)",
+            f"(j.has_dependencies = %s OR NOT EXISTS (SELECT 1 FROM {DEPENDENCY} d "
+            f"JOIN {JOB} p ON p.id = d.depends_on_id WHERE d.job_id = j.id AND p.status <> 2))",
+        ]
+        params: list[Any] = [True, False]
+        if queues:
+            where.append(f"j.queue IN ({', '.join(['%s'] * len(queues))})")
+            params.extend(queues)
+        return " AND ".join(where), params
+
+    def claim(self, *, queues: Sequence[str] | None, limit: int, now: datetime,
+              worker_id: str, token: str) -> list[ClaimedJob]:
+        raise NotImplementedError
+
+    def _claimed(self, rows: Iterable[Sequence[Any]], token: str) -> list[ClaimedJob]:
+        jobs = [ClaimedJob(self.to_uuid(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8],
+                           r[9], r[10], r[11], token) for r in rows]
+        jobs.sort(key=lambda j: (-j.priority, j.scheduled_at, j.id))
+        return jobs
+
+    # -- waiting ---------------------------------------------------------------------------
+    def watcher(self, interval: float) -> ChangeWatcher:
+        """A cheap 'has anything changed?' probe for idle loops."""
+        return ChangeWatcher(self, max(interval, self.fallback_interval))
+
+    def configure_connection(self, connection: BaseDatabaseWrapper) -> None:
+        """Per-connection set-up (pragmas); nothing by default."""

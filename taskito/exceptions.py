@@ -1,0 +1,43 @@
+"""Errors raised by taskito's public API."""
+
+from __future__ import annotations
+
+
+class TaskitoError(Exception):
+    """Base class of every taskito error."""
+
+
+class ConfigurationError(TaskitoError):
+    """The TASKITO settings or a task's options are invalid."""
+
+
+class SerializationError(TaskitoError, TypeError):
+    """An argument, keyword argument or result is not JSON."""
+
+
+class TaskNotRegistered(TaskitoError, LookupError):
+    """No task is registered under that name."""
+
+
+class JobNotFound(TaskitoError, LookupError):
+    """No job (or dead letter) with that id exists."""
+
+
+class TaskFailedError(TaskitoError):
+    """The job ended in the `failed` status."""
+
+
+class MaxRetriesExceededError(TaskFailedError):
+    """The job exhausted its retries (or was not retryable) and is in the dead-letter queue."""
+
+
+class TaskCancelledError(TaskitoError):
+    """The job was cancelled (raised by `result()` and by `current_job.check_cancelled()`)."""
+
+
+class SoftTimeoutError(TaskitoError):
+    """Raised by `current_job.check_timeout()` once a job runs past its soft timeout."""
+
+
+class DependencyError(TaskitoError, ValueError):
+    """A job names a dependency that does not exist or can never complete."""

@@ -1,0 +1,124 @@
+"""Read-only questions to Queue: counts, jobs, errors, logs, metrics, dead letters."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from django.db.models import Avg, Count, Max, Min, Q
+from django.utils import timezone
+
+from taskito.enqueueing import EnqueueMixin
+from taskito.ids import as_uuid
+from taskito.presenters import dead_letter_dict, error_dict, log_dict
+from taskito.result import FIELDS, JobResult
+from taskito.states import STATS_KEYS, JobStatus
+
+
+def _empty_stats() -> dict[str, int]:
+    return dict.fromkeys(STATS_KEYS.values(), 0)
+
+
+def _page(limit: Any, offset: Any, max_limit: int = 1000) -> tuple[int, int]:
+    for name, value in (("limit", limit), ("offset", offset)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{name} must be an int, not {value!r}")
+    if not 1 <= limit <= max_limit:
+        raise ValueError(f"limit must be from 1 to {max_limit}, not {limit}")
+    if offset < 0:
+        raise ValueError(f"offset must be >= 0, not {offset}")
+    return limit, offset
+
+
+class InspectionMixin(EnqueueMixin):
+    """Everything that reads without changing anything."""
+
+    def stats(self, queue: str | None = None) -> dict[str, int]:
+        """Job counts by status: pending, running, completed, failed, dead, cancelled."""
+        counts = self.job_model.objects.using(self.using).in_queue(queue).status_counts()
+        stats = _empty_stats()
+        for status, n in counts.items():
+            stats[STATS_KEYS[JobStatus(status)]] = n
+        return stats
+
+    def stats_by_queue(self) -> dict[str, dict[str, int]]:
+        rows = (self.job_model.objects.using(self.using).order_by()
+                .values_list("queue", "status").annotate(n=Count("id")))
+        result: dict[str, dict[str, int]] = {}
+        for queue, status, n in rows:
+            result.setdefault(queue, _empty_stats())[STATS_KEYS[JobStatus(status)]] = n
+        return dict(sorted(result.items()))
+
+    def fetch_job_row(self, job_id: Any) -> dict[str, Any] | None:
+        jid = as_uuid(job_id)
+        if jid is None:
+            return None
+        return self.job_model.objects.using(self.using).filter(id=jid).values(*FIELDS).first()
+
+    def get_job(self, job_id: Any) -> JobResult | None:
+        """The job's handle, or None when no job has that id."""
+        row = self.fetch_job_row(job_id)
+        return None if row is None else self.handle(row["id"], row)
+
+    def list_jobs(self, status: str | int | None = None, queue: str | None = None,
+                  task_name: str | None = None, limit: int = 50,
+                  offset: int = 0) -> list[JobResult]:
+        """Jobs, newest first, filtered by status name, queue and task name."""
+        limit, offset = _page(limit, offset)
+        qs = self.job_model.objects.using(self.using).order_by("-created_at", "-id")
+        if status is not None:
+            qs = qs.filter(status=JobStatus.parse(status))
+        if queue is not None:
+            qs = qs.filter(queue=queue)
+        if task_name is not None:
+            qs = qs.filter(task_name=task_name)
+        return [self.handle(row["id"], row)
+                for row in qs.values(*FIELDS)[offset:offset + limit]]
+
+    def job_errors(self, job_id: Any) -> list[dict[str, Any]]:
+        """One dict per failed attempt, oldest first."""
+        jid = as_uuid(job_id)
+        rows = (self.error_model.objects.using(self.using).filter(job_id=jid)
+                .order_by("attempt", "id").values()) if jid else []
+        return [error_dict(r) for r in rows]
+
+    def task_logs(self, job_id: Any) -> list[dict[str, Any]]:
+        jid = as_uuid(job_id)
+        rows = (self.log_model.objects.using(self.using).filter(job_id=jid)
+                .order_by("logged_at", "id").values()) if jid else []
+        return [log_dict(r) for r in rows]
+
+    def metrics(self, task_name: str | None = None,
+                since: float = 3600) -> dict[str, dict[str, Any]]:
+        """Per task over the last `since` seconds: runs, successes, failures, wall times."""
+        cutoff = timezone.now() - timedelta(seconds=since)
+        qs = self.metric_model.objects.using(self.using).filter(recorded_at__gte=cutoff)
+        if task_name is not None:
+            qs = qs.filter(task_name=task_name)
+        rows = (qs.order_by().values("task_name").annotate(
+            count=Count("id"), succeeded=Count("id", filter=Q(succeeded=True)),
+            avg_ms=Avg("wall_time_ms"), min_ms=Min("wall_time_ms"), max_ms=Max("wall_time_ms")))
+        return {
+            r["task_name"]: {"count": r["count"], "succeeded": r["succeeded"],
+                             "failed": r["count"] - r["succeeded"], "avg_ms": r["avg_ms"],
+                             "min_ms": r["min_ms"], "max_ms": r["max_ms"]}
+            for r in rows
+        }
+
+    def dead_letters(self, limit: int = 10, offset: int = 0) -> list[dict[str, Any]]:
+        """Dead letters, newest first."""
+        limit, offset = _page(limit, offset)
+        rows = (self.dead_letter_model.objects.using(self.using)
+                .order_by("-failed_at", "-id").values()[offset:offset + limit])
+        return [dead_letter_dict(r) for r in rows]
+
+    def job_dependencies(self, job_id: Any) -> list[uuid.UUID]:
+        jid = as_uuid(job_id)
+        return list(self.dependency_model.objects.using(self.using).filter(job_id=jid)
+                    .values_list("depends_on_id", flat=True)) if jid else []
+
+    def job_dependents(self, job_id: Any) -> list[uuid.UUID]:
+        jid = as_uuid(job_id)
+        return list(self.dependency_model.objects.using(self.using).filter(depends_on_id=jid)
+                    .values_list("job_id", flat=True)) if jid else []

@@ -1,0 +1,93 @@
+"""`manage.py taskito_worker`: parse options, print a banner, run the worker."""
+
+from __future__ import annotations
+
+import os
+import signal
+from types import FrameType
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError, connections
+
+from taskito.conf import taskito_settings
+from taskito.queue import queue as default_queue
+from taskito.registry import registry
+from taskito.runtime.worker import Worker
+
+
+class Command(BaseCommand):
+    help = "Run a taskito worker: claim and run jobs until stopped (SIGTERM/SIGINT drain)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--queues", "-Q", default="",
+                            help="comma-separated queues to take jobs from (default: all)")
+        parser.add_argument("--concurrency", "-c", type=int, default=None,
+                            help="jobs run at once, in threads (default: TASKITO CONCURRENCY)")
+        parser.add_argument("--burst", action="store_true",
+                            help="exit once no job is ready")
+        parser.add_argument("--max-jobs", type=int, default=None,
+                            help="exit after taking this many jobs")
+        parser.add_argument("--poll-interval", type=float, default=None,
+                            help="seconds between cheap change checks when idle")
+        parser.add_argument("--worker-id", default=None, help="name shown in logs and admin")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        queues = [q.strip() for q in options["queues"].split(",") if q.strip()] or None
+        for name in ("concurrency", "max_jobs"):
+            if options[name] is not None and options[name] < 1:
+                raise CommandError(f"--{name.replace('_', '-')} must be >= 1")
+        if options["poll_interval"] is not None and options["poll_interval"] <= 0:
+            raise CommandError("--poll-interval must be > 0")
+        self._check_database()
+        worker = Worker(default_queue, queues=queues, concurrency=options["concurrency"],
+                        burst=options["burst"], max_jobs=options["max_jobs"],
+                        worker_id=options["worker_id"], poll_interval=options["poll_interval"])
+        self._install_signals(worker)
+        self._banner(worker)
+        processed = worker.run()
+        if options["verbosity"] >= 1:
+            self.stdout.write(f"taskito worker {worker.worker_id} stopped after {processed} "
+                              "jobs")
+
+    def _check_database(self) -> None:
+        alias = taskito_settings.DATABASE
+        try:
+            with connections[alias].cursor() as cursor:
+                cursor.execute("SELECT 1 FROM taskito_job WHERE 1 = 0")
+        except DatabaseError as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise CommandError(
+                f"taskito cannot use database {alias!r}: {first} "
+                "(is it reachable, and did you run `python manage.py migrate`?)") from None
+
+    def _install_signals(self, worker: Worker) -> None:
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            if worker.stop_event.is_set():
+                os._exit(128 + signum)  # second signal: leave now, the lifeline recovers jobs
+            self.stderr.write(f"taskito: {signal.Signals(signum).name} received, finishing "
+                              "running jobs (send again to exit at once)")
+            worker.stop()
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, on_signal)
+
+    def _banner(self, worker: Worker) -> None:
+        if self.verbosity < 1:
+            return
+        alias = worker.queue.using
+        names = registry.names()
+        shown = ", ".join(names[:20]) + (f" (+{len(names) - 20} more)" if len(names) > 20
+                                          else "")
+        self.stdout.write(
+            f"taskito worker {worker.worker_id}\n"
+            f"  database:    {alias} ({connections[alias].vendor})\n"
+            f"  queues:      {', '.join(worker.queues) if worker.queues else 'all'}\n"
+            f"  concurrency: {worker.concurrency} threads"
+            f"{'  (burst: exit when empty)' if worker.burst else ''}\n"
+            f"  tasks ({len(names)}): {shown or 'none found - define them in <app>/tasks.py'}"
+        )
+
+    def execute(self, *args: Any, **options: Any) -> Any:
+        self.verbosity = options.get("verbosity", 1)
+        return super().execute(*args, **options)

@@ -1,0 +1,40 @@
+"""Which rows: named QuerySet filters over jobs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from django.db import models
+
+from taskito.states import JobStatus
+
+if TYPE_CHECKING:
+    from taskito.models import Job
+
+    _Base = models.QuerySet[Job]
+else:
+    _Base = models.QuerySet
+
+
+class JobQuerySet(_Base):
+    """Job filters named after states."""
+
+    def pending(self) -> JobQuerySet:
+        return self.filter(status=JobStatus.PENDING)
+
+    def ready(self, now: datetime) -> JobQuerySet:
+        return self.filter(status=JobStatus.PENDING, scheduled_at__lte=now)
+
+    def running(self) -> JobQuerySet:
+        return self.filter(status=JobStatus.RUNNING)
+
+    def finished_before(self, cutoff: datetime, *statuses: JobStatus) -> JobQuerySet:
+        return self.filter(status__in=list(statuses), completed_at__lt=cutoff)
+
+    def in_queue(self, name: str | None) -> JobQuerySet:
+        return self if name is None else self.filter(queue=name)
+
+    def status_counts(self) -> dict[int, int]:
+        rows: Any = self.order_by().values_list("status").annotate(n=models.Count("id"))
+        return {status: n for status, n in rows}

@@ -1,0 +1,83 @@
+"""`Queue`: the only code that changes job rows. Its verbs live in mixins by concern."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Coroutine
+from typing import Any, ParamSpec, TypeVar, overload
+
+from asgiref.sync import sync_to_async
+
+from taskito.enqueueing import EnqueueMixin
+from taskito.execution import ExecutionMixin
+from taskito.inspection import InspectionMixin
+from taskito.operations import OperationsMixin
+from taskito.registry import build_spec, registry
+from taskito.task import Task
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def async_twin[**P, R](fn: Callable[P, R]) -> Callable[P, Coroutine[Any, Any, R]]:
+    """The `a`-prefixed twin of a sync Queue method, run in Django's sync thread."""
+
+    @functools.wraps(fn)
+    async def twin(*args: P.args, **kwargs: P.kwargs) -> R:
+        return await sync_to_async(fn)(*args, **kwargs)
+
+    twin.__name__ = twin.__qualname__ = f"a{fn.__name__}"
+    twin.__doc__ = f"Async twin of `{fn.__name__}`."
+    return twin
+
+
+class Queue(ExecutionMixin):
+    """A queue over one database alias. Defaults come from keyword arguments, else from the
+    TASKITO setting (read when first needed, never at import time)."""
+
+    # -- defining tasks --------------------------------------------------------------------
+    @overload
+    def task(self, func: Callable[P, R], /) -> Task[P, R]: ...
+
+    @overload
+    def task(self, func: None = None, /, **options: Any
+             ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+
+    def task(self, func: Callable[P, R] | None = None, /, **options: Any
+             ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
+        """Register a function as a task: `@queue.task()` or `@queue.task(max_retries=5)`."""
+
+        def decorate(fn: Callable[P, R]) -> Task[P, R]:
+            spec = build_spec(fn, **options)
+            registry.register(spec)
+            return Task(self, spec)
+
+        return decorate(func) if func is not None else decorate
+
+    # -- async twins, generated in one place -------------------------------------------------
+    astats = async_twin(InspectionMixin.stats)
+    astats_by_queue = async_twin(InspectionMixin.stats_by_queue)
+    aget_job = async_twin(InspectionMixin.get_job)
+    alist_jobs = async_twin(InspectionMixin.list_jobs)
+    ajob_errors = async_twin(InspectionMixin.job_errors)
+    atask_logs = async_twin(InspectionMixin.task_logs)
+    ametrics = async_twin(InspectionMixin.metrics)
+    adead_letters = async_twin(InspectionMixin.dead_letters)
+    ajob_dependencies = async_twin(InspectionMixin.job_dependencies)
+    ajob_dependents = async_twin(InspectionMixin.job_dependents)
+    aenqueue = async_twin(EnqueueMixin.enqueue)
+    aenqueue_many = async_twin(EnqueueMixin.enqueue_many)
+    acancel_job = async_twin(OperationsMixin.cancel_job)
+    acancel_running_job = async_twin(OperationsMixin.cancel_running_job)
+    aretry_dead = async_twin(OperationsMixin.retry_dead)
+    adelete_dead = async_twin(OperationsMixin.delete_dead)
+    areplay = async_twin(OperationsMixin.replay)
+    apurge_completed = async_twin(OperationsMixin.purge_completed)
+    apurge_dead = async_twin(OperationsMixin.purge_dead)
+    apause = async_twin(OperationsMixin.pause)
+    aresume = async_twin(OperationsMixin.resume)
+    apaused_queues = async_twin(OperationsMixin.paused_queues)
+
+
+#: The default queue, configured by the TASKITO setting.
+queue = Queue()

@@ -1,0 +1,145 @@
+"""Task name -> task spec, and validation of the @task decorator's options (pure)."""
+
+from __future__ import annotations
+
+import inspect
+import re
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from taskito.exceptions import ConfigurationError, TaskNotRegistered
+
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(s|sec|second|m|min|minute|h|hour)\s*$")
+_PERIODS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60,
+            "h": 3600, "hour": 3600}
+
+
+def parse_rate_limit(value: str) -> tuple[int, int]:
+    """'100/m' -> (100, 60): that many runs per that many seconds."""
+    match = _RATE.match(value) if isinstance(value, str) else None
+    if not match or int(match.group(1)) < 1:
+        raise ConfigurationError(
+            f"rate_limit {value!r} is not of the form '<count>/<s|m|h>', e.g. '100/m'"
+        )
+    return int(match.group(1)), _PERIODS[match.group(2)]
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """Everything the queue and the worker need to know about one task."""
+
+    name: str
+    func: Callable[..., Any]
+    queue: str | None = None
+    priority: int | None = None
+    max_retries: int | None = None
+    retry_backoff: float | None = None
+    retry_delays: tuple[float, ...] | None = None
+    max_retry_delay: float | None = None
+    timeout: float | None = None
+    soft_timeout: float | None = None
+    expires: float | None = None
+    rate_limit: str | None = None
+    retry_on: tuple[type[BaseException], ...] = ()
+    dont_retry_on: tuple[type[BaseException], ...] = ()
+    unique: bool = False
+    result_ttl: float | None = None
+    is_async: bool = field(default=False)
+
+    def should_retry(self, exc: BaseException) -> bool:
+        """Whether this exception may be retried at all (retries left is checked elsewhere)."""
+        if self.dont_retry_on and isinstance(exc, self.dont_retry_on):
+            return False
+        if self.retry_on:
+            return isinstance(exc, self.retry_on)
+        return True
+
+
+def _non_negative(name: str, value: Any, *, allow_none: bool = True) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ConfigurationError(f"task option {name} must be a number >= 0, not {value!r}")
+
+
+def _exception_tuple(name: str, value: Any) -> tuple[type[BaseException], ...]:
+    if value is None:
+        return ()
+    items = tuple(value) if isinstance(value, list | tuple | set | frozenset) else (value,)
+    for item in items:
+        if not (isinstance(item, type) and issubclass(item, BaseException)):
+            raise ConfigurationError(f"task option {name} takes exception classes, not {item!r}")
+    return items
+
+
+def build_spec(func: Callable[..., Any], name: str | None = None, **options: Any) -> TaskSpec:
+    """Validate decorator options and build a TaskSpec."""
+    for key in ("max_retries", "priority"):
+        value = options.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ConfigurationError(f"task option {key} must be an int, not {value!r}")
+    if options.get("max_retries") is not None and options["max_retries"] < 0:
+        raise ConfigurationError("task option max_retries must be >= 0")
+    for key in ("retry_backoff", "max_retry_delay", "timeout", "soft_timeout", "expires",
+                "result_ttl"):
+        _non_negative(key, options.get(key))
+    delays = options.get("retry_delays")
+    if delays is not None:
+        if not isinstance(delays, list | tuple) or not delays:
+            raise ConfigurationError("task option retry_delays must be a non-empty list")
+        for d in delays:
+            _non_negative("retry_delays", d, allow_none=False)
+        options["retry_delays"] = tuple(float(d) for d in delays)
+    if options.get("rate_limit") is not None:
+        parse_rate_limit(options["rate_limit"])
+    queue = options.get("queue")
+    if queue is not None and (not isinstance(queue, str) or not queue):
+        raise ConfigurationError(f"task option queue must be a non-empty string, not {queue!r}")
+    options["retry_on"] = _exception_tuple("retry_on", options.get("retry_on"))
+    options["dont_retry_on"] = _exception_tuple("dont_retry_on", options.get("dont_retry_on"))
+    task_name = name or f"{func.__module__}.{func.__qualname__}"
+    return TaskSpec(name=task_name, func=func,
+                    is_async=inspect.iscoroutinefunction(func), **options)
+
+
+class Registry:
+    """Process-wide map of task names to specs, filled by @task at import time."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[str, TaskSpec] = {}
+        self._lock = threading.Lock()
+
+    def register(self, spec: TaskSpec) -> None:
+        with self._lock:
+            existing = self._tasks.get(spec.name)
+            if existing is not None and _origin(existing.func) != _origin(spec.func):
+                raise ConfigurationError(
+                    f"two different functions are registered as task {spec.name!r}; "
+                    "give one of them another name=..."
+                )
+            self._tasks[spec.name] = spec
+
+    def get(self, name: str) -> TaskSpec:
+        try:
+            return self._tasks[name]
+        except KeyError:
+            raise TaskNotRegistered(f"no task is registered as {name!r}") from None
+
+    def find(self, name: str) -> TaskSpec | None:
+        return self._tasks.get(name)
+
+    def names(self) -> Sequence[str]:
+        return sorted(self._tasks)
+
+    def unregister(self, name: str) -> None:
+        with self._lock:
+            self._tasks.pop(name, None)
+
+
+def _origin(func: Callable[..., Any]) -> tuple[str, str]:
+    return (getattr(func, "__module__", ""), getattr(func, "__qualname__", repr(func)))
+
+
+registry = Registry()

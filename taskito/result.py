@@ -1,0 +1,175 @@
+"""`JobResult`: a handle on one job, refreshed from the database on demand."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import datetime
+from typing import Any, Protocol
+
+from asgiref.sync import sync_to_async
+
+from taskito.exceptions import (
+    JobNotFound,
+    MaxRetriesExceededError,
+    TaskCancelledError,
+    TaskFailedError,
+)
+from taskito.serialization import loads
+from taskito.states import TERMINAL, JobStatus
+
+
+class JobSource(Protocol):
+    """What a JobResult asks of its queue."""
+
+    @property
+    def poll_interval(self) -> float: ...
+    @property
+    def backend(self) -> Any: ...
+    def fetch_job_row(self, job_id: Any) -> dict[str, Any] | None: ...
+    def job_errors(self, job_id: Any) -> list[dict[str, Any]]: ...
+    def task_logs(self, job_id: Any) -> list[dict[str, Any]]: ...
+    def job_dependencies(self, job_id: Any) -> list[uuid.UUID]: ...
+    def job_dependents(self, job_id: Any) -> list[uuid.UUID]: ...
+    def cancel_job(self, job_id: Any) -> bool: ...
+
+#: Job columns a handle carries; presenters and refresh() use the same list.
+FIELDS = (
+    "id", "queue", "task_name", "status", "priority", "progress", "retry_count", "max_retries",
+    "attempts", "created_at", "scheduled_at", "started_at", "completed_at", "expires_at",
+    "error", "timeout_ms", "unique_key", "metadata", "result",
+)
+
+
+class JobResult:
+    """What enqueue returns: the job's id plus its row as of the last `refresh()`."""
+
+    def __init__(self, queue: JobSource, job_id: uuid.UUID, row: dict[str, Any] | None = None,
+                 *, created: bool = True) -> None:
+        self.queue = queue
+        self.id = job_id
+        #: False when a unique_key enqueue returned an already active job
+        self.created = created
+        self._row: dict[str, Any] = row or {}
+
+    def __repr__(self) -> str:
+        return f"<JobResult {self.id} {self._row.get('task_name', '')} {self.status}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, JobResult) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    # -- the row ---------------------------------------------------------------------------
+    def _get(self, name: str) -> Any:
+        if name not in self._row:
+            self.refresh()
+        return self._row.get(name)
+
+    @property
+    def status(self) -> str:
+        code = self._get("status")
+        return JobStatus(code).label if code is not None else "unknown"
+
+    @property
+    def task_name(self) -> str:
+        return str(self._get("task_name"))
+
+    @property
+    def queue_name(self) -> str:
+        return str(self._get("queue"))
+
+    @property
+    def progress(self) -> int:
+        return int(self._get("progress") or 0)
+
+    @property
+    def error(self) -> str | None:
+        value = self._get("error")
+        return None if value is None else str(value)
+
+    @property
+    def retry_count(self) -> int:
+        return int(self._get("retry_count") or 0)
+
+    @property
+    def metadata(self) -> Any:
+        return loads(self._get("metadata"))
+
+    @property
+    def created_at(self) -> datetime | None:
+        value: datetime | None = self._get("created_at")
+        return value
+
+    def refresh(self) -> JobResult:
+        """Re-read the job row; raises JobNotFound if the job was purged."""
+        row = self.queue.fetch_job_row(self.id)
+        if row is None:
+            raise JobNotFound(f"job {self.id} does not exist (purged?)")
+        self._row = row
+        return self
+
+    # -- waiting for the outcome -----------------------------------------------------------
+    def result(self, timeout: float = 30, poll_interval: float | None = None) -> Any:
+        """Block until the job finishes and return its result, or raise what ended it."""
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+            raise ValueError(f"timeout must be a number of seconds > 0, not {timeout!r}")
+        deadline = time.monotonic() + timeout
+        watcher = self.queue.backend.watcher(poll_interval or self.queue.poll_interval)
+        watcher.reset()
+        while True:
+            self.refresh()
+            if self._row["status"] in TERMINAL:
+                return self._outcome()
+            while not watcher.changed():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(
+                        f"job {self.id} is still {self.status} after {timeout} s"
+                    )
+                time.sleep(min(watcher.interval, remaining))
+
+    async def aresult(self, timeout: float = 30, poll_interval: float | None = None) -> Any:
+        """`result()` for async code; waits in a worker thread, not on the event loop."""
+        return await sync_to_async(self.result, thread_sensitive=False)(timeout, poll_interval)
+
+    def _outcome(self) -> Any:
+        status = JobStatus(self._row["status"])
+        error = self._row.get("error")
+        if status == JobStatus.COMPLETE:
+            return loads(self._row.get("result"))
+        if status == JobStatus.DEAD:
+            raise MaxRetriesExceededError(f"job {self.id} is dead: {error}")
+        if status == JobStatus.CANCELLED:
+            raise TaskCancelledError(f"job {self.id} was cancelled" + (f": {error}" if error
+                                                                         else ""))
+        raise TaskFailedError(f"job {self.id} failed: {error}")
+
+    # -- related rows and actions ----------------------------------------------------------
+    @property
+    def errors(self) -> list[dict[str, Any]]:
+        return self.queue.job_errors(self.id)
+
+    @property
+    def logs(self) -> list[dict[str, Any]]:
+        return self.queue.task_logs(self.id)
+
+    @property
+    def dependencies(self) -> list[uuid.UUID]:
+        return self.queue.job_dependencies(self.id)
+
+    @property
+    def dependents(self) -> list[uuid.UUID]:
+        return self.queue.job_dependents(self.id)
+
+    def cancel(self) -> bool:
+        """Cancel if pending; otherwise False (see `Queue.cancel_running_job`)."""
+        return self.queue.cancel_job(self.id)
+
+    def to_dict(self) -> dict[str, Any]:
+        from taskito.presenters import job_dict
+
+        if "status" not in self._row:
+            self.refresh()
+        return job_dict(self._row)

@@ -1,0 +1,102 @@
+"""Run one claimed job and decide how its attempt ended (complete, retry, dead, cancelled)."""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from asgiref.sync import async_to_sync
+from django.db import close_old_connections
+from django.utils import timezone
+
+from taskito import signals
+from taskito.conf import taskito_settings
+from taskito.context import JobContext, _current
+from taskito.db.base import ClaimedJob
+from taskito.exceptions import SerializationError, TaskCancelledError
+from taskito.execution import Outcome
+from taskito.registry import TaskSpec, registry
+from taskito.retry import retry_delay
+from taskito.serialization import _dumps, loads
+
+if TYPE_CHECKING:
+    from taskito.queue import Queue
+
+logger = logging.getLogger(__name__)
+
+
+class Executor:
+    """Turns a ClaimedJob into an Outcome; never raises."""
+
+    def __init__(self, queue: Queue, *, manage_connections: bool = True) -> None:
+        self.queue = queue
+        self.manage_connections = manage_connections
+
+    def __call__(self, job: ClaimedJob) -> Outcome:
+        started = time.perf_counter()
+        spec = registry.find(job.task_name)
+        if spec is None:
+            return Outcome(job, "dead", _elapsed(started), error=(
+                f"TaskNotRegistered: no task named {job.task_name!r} is registered in this "
+                "worker (is it defined in an installed app's tasks module?)"))
+        if self.manage_connections:
+            close_old_connections()
+        if signals.job_started.has_listeners():
+            signals.job_started.send(sender=Executor, job_id=job.id, task_name=job.task_name,
+                                     queue=job.queue, attempt=job.attempts)
+        token = _current.set(JobContext(
+            queue=self.queue, id=job.id, task_name=job.task_name, queue_name=job.queue,
+            retry_count=job.retry_count, token=job.token,
+            soft_timeout=None if job.soft_timeout_ms is None else job.soft_timeout_ms / 1000))
+        try:
+            value = self._call(spec, job)
+        except TaskCancelledError as exc:
+            return Outcome(job, "cancelled", _elapsed(started), error=str(exc) or "cancelled")
+        except Exception as exc:
+            return self._failed(spec, job, exc, started)
+        finally:
+            _current.reset(token)
+            if self.manage_connections:
+                close_old_connections()
+        try:
+            result = _dumps(value)
+        except (TypeError, ValueError) as exc:
+            error = SerializationError(f"result of {job.task_name} is not JSON-serializable: {exc}")
+            return self._failed(spec, job, error, started)
+        return Outcome(job, "complete", _elapsed(started), result=result)
+
+    def _call(self, spec: TaskSpec, job: ClaimedJob) -> Any:
+        args, kwargs = loads(job.args), loads(job.kwargs)
+        if spec.is_async:
+            return async_to_sync(spec.func)(*args, **kwargs)
+        return spec.func(*args, **kwargs)
+
+    def _failed(self, spec: TaskSpec, job: ClaimedJob, exc: BaseException,
+                started: float) -> Outcome:
+        error = f"{type(exc).__name__}: {exc}"
+        tb = "".join(traceback.format_exception(exc))
+        wall = _elapsed(started)
+        if spec.should_retry(exc) and job.retry_count < job.max_retries:
+            delay = retry_delay(
+                job.retry_count + 1,
+                backoff=_or(spec.retry_backoff, taskito_settings.DEFAULT_RETRY_BACKOFF),
+                max_delay=_or(spec.max_retry_delay, taskito_settings.DEFAULT_MAX_RETRY_DELAY),
+                delays=spec.retry_delays)
+            logger.info("retry job=%s task=%s attempt=%s in=%.2fs error=%s", job.id,
+                        job.task_name, job.attempts, delay, error)
+            return Outcome(job, "retry", wall, error=error, traceback=tb,
+                           retry_at=timezone.now() + timedelta(seconds=delay))
+        logger.warning("dead job=%s task=%s attempt=%s error=%s", job.id, job.task_name,
+                       job.attempts, error)
+        return Outcome(job, "dead", wall, error=error, traceback=tb)
+
+
+def _elapsed(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
+
+
+def _or(value: float | None, default: Any) -> float:
+    return float(default if value is None else value)

@@ -1,0 +1,216 @@
+"""The worker loop: claim as many jobs as there are free slots, run them on a thread pool,
+write their outcomes in batches, and sleep on a cheap change signal when idle."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from queue import Empty, SimpleQueue
+
+from django.db import DatabaseError
+
+from taskito.conf import taskito_settings
+from taskito.db.base import ClaimedJob
+from taskito.execution import Outcome
+from taskito.queue import Queue
+from taskito.queue import queue as default_queue
+from taskito.runtime.executor import Executor
+
+logger = logging.getLogger(__name__)
+
+#: how long to back off after a database error, doubling up to the maximum
+ERROR_BACKOFF = (0.05, 5.0)
+
+
+def make_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Worker:
+    """One worker: `run()` until stopped (or empty with `burst`), or `run_once()` to step."""
+
+    def __init__(self, queue: Queue | None = None, *, queues: Sequence[str] | None = None,
+                 concurrency: int | None = None, burst: bool = False,
+                 max_jobs: int | None = None, worker_id: str | None = None,
+                 poll_interval: float | None = None, idle_recheck: float | None = None,
+                 prefetch: int | None = None) -> None:
+        self.queue = queue or default_queue
+        self.queues = list(queues) if queues else None
+        self.concurrency = int(concurrency or taskito_settings.CONCURRENCY)
+        if self.concurrency < 1:
+            raise ValueError("concurrency must be >= 1")
+        if max_jobs is not None and max_jobs < 1:
+            raise ValueError("max_jobs must be >= 1")
+        self.burst = burst
+        self.max_jobs = max_jobs
+        self.worker_id = worker_id or make_worker_id()
+        self.poll_interval = float(poll_interval or self.queue.poll_interval)
+        #: jobs held at once: `concurrency` running plus as many claimed and waiting
+        self.capacity = self.concurrency * 2 if prefetch is None else self.concurrency + prefetch
+        self.idle_recheck = float(idle_recheck or taskito_settings.IDLE_RECHECK)
+        self.stop_event = threading.Event()
+        self.processed = 0
+        self.claimed = 0
+
+    def stop(self) -> None:
+        """Stop claiming; `run()` returns once the jobs in flight are finished."""
+        self.stop_event.set()
+
+    # -- stepping (tests) --------------------------------------------------------------------
+    def run_once(self, now: datetime | None = None) -> int:
+        """Claim up to `concurrency` ready jobs, run them one after another in this thread and
+        write their outcomes; returns how many ran. `now` lets tests move the clock."""
+        jobs = self.queue.claim(worker_id=self.worker_id, limit=self.concurrency,
+                                queues=self.queues, now=now)
+        executor = Executor(self.queue, manage_connections=False)
+        outcomes = [executor(job) for job in jobs]
+        self.queue.finish(outcomes, now=now)
+        self.processed += len(outcomes)
+        return len(outcomes)
+
+    def run_until_empty(self, now: datetime | None = None, limit: int = 100_000) -> int:
+        """Step until nothing is ready; returns how many jobs ran."""
+        total = 0
+        while total < limit:
+            ran = self.run_once(now)
+            if not ran:
+                break
+            total += ran
+        return total
+
+    # -- the real loop -------------------------------------------------------------------------
+    def run(self) -> int:
+        """Run until `stop()` (or, with burst, until nothing is ready); returns jobs finished."""
+        loop = _Loop(self)
+        try:
+            loop.run()
+        finally:
+            loop.close()
+        return self.processed
+
+
+class _Loop:
+    """State of one `Worker.run()`."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.w = worker
+        self.pool = ThreadPoolExecutor(worker.concurrency, thread_name_prefix="taskito-job")
+        self.executor = Executor(worker.queue)
+        self.done: SimpleQueue[Outcome] = SimpleQueue()
+        self.in_flight = 0
+        self.unflushed: list[Outcome] = []
+        self.watcher = worker.queue.backend.watcher(worker.poll_interval)
+        self.last_check = 0.0
+        self.check_now = True
+        self.backoff = 0.0
+
+    def run(self) -> None:
+        w = self.w
+        while True:
+            self.collect(block=False)
+            self.flush()
+            if w.stop_event.is_set() or (w.max_jobs is not None and w.claimed >= w.max_jobs):
+                if self.in_flight == 0 and not self.unflushed:
+                    return
+                self.collect(block=True)
+                continue
+            checked, got = self.maybe_claim()
+            if w.burst and checked and got == 0 and self.in_flight == 0 and not self.unflushed:
+                return
+            if got == 0:
+                self.collect(block=True)
+
+    def maybe_claim(self) -> tuple[bool, int]:
+        # Claim only once the hand-off buffer is half empty, then fill it: one claim statement
+        # then serves many jobs instead of one per freed slot.
+        w = self.w
+        free = w.capacity - self.in_flight
+        if free <= 0 or (self.in_flight and free < w.capacity // 2):
+            return False, 0
+        now = time.monotonic()
+        if not (self.check_now or now - self.last_check >= w.idle_recheck
+                or self._changed()):
+            return False, 0
+        self.last_check = now
+        limit = free if w.max_jobs is None else min(free, w.max_jobs - w.claimed)
+        try:
+            jobs = w.queue.claim(worker_id=w.worker_id, limit=limit, queues=w.queues)
+        except DatabaseError as exc:
+            self._db_error("claim", exc)
+            return False, 0
+        self.backoff = 0.0
+        self.check_now = len(jobs) == limit
+        for job in jobs:
+            self.pool.submit(self._execute, job)
+        self.in_flight += len(jobs)
+        w.claimed += len(jobs)
+        return True, len(jobs)
+
+    def _changed(self) -> bool:
+        try:
+            return self.watcher.changed()
+        except DatabaseError as exc:
+            self._db_error("watch", exc)
+            return False
+
+    def _execute(self, job: ClaimedJob) -> None:
+        try:
+            outcome = self.executor(job)
+        except BaseException as exc:  # the executor catches task errors; this is a bug guard
+            logger.exception("executor crashed job=%s", job.id)
+            outcome = Outcome(job, "retry", 0.0, error=f"worker error: {exc!r}",
+                              retry_at=None)
+        self.done.put(outcome)
+
+    def collect(self, *, block: bool) -> None:
+        """Move finished outcomes from the pool; when blocking, wait one poll interval."""
+        try:
+            if block:
+                self.unflushed.append(self.done.get(timeout=self.w.poll_interval))
+                self.in_flight -= 1
+            while True:
+                self.unflushed.append(self.done.get_nowait())
+                self.in_flight -= 1
+        except Empty:
+            pass
+
+    def flush(self) -> None:
+        if not self.unflushed:
+            return
+        try:
+            self.w.queue.finish(self.unflushed)
+        except DatabaseError as exc:
+            self._db_error("finish", exc)
+            return
+        self.backoff = 0.0
+        self.w.processed += len(self.unflushed)
+        self.unflushed = []
+        self.check_now = True  # a slot is free
+
+    def _db_error(self, what: str, exc: DatabaseError) -> None:
+        low, high = ERROR_BACKOFF
+        self.backoff = min(high, max(low, self.backoff * 2))
+        logger.warning("database error during %s, retrying in %.2fs: %s", what, self.backoff,
+                       exc)
+        conn = self.w.queue.backend.connection
+        if conn.in_atomic_block is False:
+            conn.close_if_unusable_or_obsolete()
+        self.w.stop_event.wait(self.backoff)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+        self.collect(block=False)
+        for _ in range(20):
+            if not self.unflushed:
+                break
+            self.flush()
+        if self.unflushed:
+            logger.error("could not record %d outcomes; their jobs stay running until the "
+                         "lifeline requeues them", len(self.unflushed))
