@@ -65,14 +65,17 @@ def _database() -> dict[str, object]:
             "OPTIONS": {"transaction_mode": "IMMEDIATE"},
         }
     parsed = urlparse(url)
+    test_name = os.environ.get("TASKITO_TEST_PG_NAME", "taskito_test")
+    # A worker subprocess started by a test connects straight to the test database.
+    in_child = os.environ.get("TASKITO_TEST_CHILD") == "1"
     return {
         "ENGINE": "django.db.backends.postgresql",
-        "NAME": parsed.path.lstrip("/") or "postgres",
+        "NAME": test_name if in_child else (parsed.path.lstrip("/") or "postgres"),
         "USER": parsed.username or "postgres",
         "PASSWORD": parsed.password or "",
         "HOST": parsed.hostname or "127.0.0.1",
         "PORT": str(parsed.port or 5432),
-        "TEST": {"NAME": "taskito_test"},
+        "TEST": {"NAME": test_name},
     }
 
 

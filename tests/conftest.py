@@ -1,0 +1,82 @@
+"""Shared fixtures: the default queue, a steppable worker, and real worker subprocesses."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from taskito import queue as default_queue
+from taskito.queue import Queue
+from taskito.runtime.worker import Worker
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def queue() -> Queue:
+    return default_queue
+
+
+@pytest.fixture
+def worker(queue: Queue) -> Worker:
+    """A worker for stepping with run_once() in the test's own thread and transaction."""
+    return Worker(queue, concurrency=4, worker_id="test-worker")
+
+
+@pytest.fixture
+def vendor() -> str:
+    return connection.vendor
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """Environment for a subprocess that must use this test run's database."""
+    env = dict(os.environ)
+    env.update({"DJANGO_SETTINGS_MODULE": "tests.settings", "TASKITO_TEST_CHILD": "1",
+                "PYTHONPATH": str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")})
+    env.update(extra)
+    return env
+
+
+def manage(*args: str) -> list[str]:
+    """argv for `django-admin <args>` run with the tests' settings."""
+    return [sys.executable, "-m", "django", *args]
+
+
+@pytest.fixture
+def start_worker() -> Iterator[Callable[..., subprocess.Popen[str]]]:
+    """Start real `taskito_worker` subprocesses; they are stopped after the test."""
+    procs: list[subprocess.Popen[str]] = []
+
+    def start(*args: str, **popen: Any) -> subprocess.Popen[str]:
+        proc = subprocess.Popen(manage("taskito_worker", *args), env=child_env(), cwd=ROOT,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                **popen)
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=30)
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 30.0,
+             interval: float = 0.02) -> Any:
+    """Poll `condition` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(interval)
