@@ -24,6 +24,7 @@ class QueueBase:
                  default_priority: int | None = None, default_max_retries: int | None = None,
                  default_timeout: float | None = _UNSET, result_ttl: float | None = _UNSET,
                  poll_interval: float | None = None) -> None:
+        self._plans: dict[tuple[str, int], Any] = {}
         self._using = using
         self._default_queue = default_queue
         self._default_priority = default_priority

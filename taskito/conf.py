@@ -72,6 +72,8 @@ class TaskitoSettings:
 
     def __init__(self) -> None:
         self._cache: dict[str, Any] | None = None
+        #: bumped on every reload, so that caches derived from settings can tell
+        self.generation = 0
 
     def _load(self) -> dict[str, Any]:
         if self._cache is None:
@@ -97,6 +99,7 @@ class TaskitoSettings:
 
     def reload(self) -> None:
         self._cache = None
+        self.generation += 1
 
 
 taskito_settings = TaskitoSettings()

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from taskito import signals
 from taskito.base import QueueBase
+from taskito.conf import taskito_settings
 from taskito.db.base import DEPENDENCY, JOB
 from taskito.exceptions import DependencyError
 from taskito.ids import new_id
@@ -129,6 +130,20 @@ class EnqueueMixin(QueueBase):
             dependencies=_job_ids(depends_on),
         )
 
+    def default_plan(self, task_name: str, spec: TaskSpec | None) -> Plan:
+        """plan() for a call without options: the resolved defaults are cached per task (and
+        dropped when the TASKITO setting changes); only the timestamps are new."""
+        key = (task_name, taskito_settings.generation)
+        cached = self._plans.get(key)
+        if cached is None:
+            cached = self.plan(task_name, spec)
+            self._plans = {k: v for k, v in self._plans.items() if k[1] == key[1]}
+            self._plans[key] = cached
+        at = self.backend.dt(timezone.now())
+        return Plan(cached.task_name, cached.queue, cached.priority, cached.max_retries,
+                    cached.timeout_ms, cached.soft_timeout_ms, at, at, None, cached.result_ttl,
+                    None, [])
+
     def row(self, plan: Plan, job_id: uuid.UUID, args: str, kwargs: str,
             unique_key: str | None = None) -> tuple[Any, ...]:
         """One job's values in INSERT_COLUMNS order."""
@@ -145,17 +160,22 @@ class EnqueueMixin(QueueBase):
         """Enqueue one job by task name; inside `transaction.atomic()` it joins that
         transaction. With `unique_key`, an active job holding the key is returned instead."""
         spec = registry.find(task_name) if isinstance(task_name, str) else None
-        plan = self.plan(task_name, spec, **options)
+        plan = self.plan(task_name, spec, **options) if options else self.default_plan(
+            task_name, spec)
         if spec is not None and spec.unique and unique_key is None:
             unique_key = f"{task_name}:{dumps([args or [], kwargs or {}], 'arguments')}"
         if unique_key is not None and (not isinstance(unique_key, str) or not unique_key
                                        or len(unique_key) > 255):
             raise ValueError("unique_key must be a non-empty string of at most 255 characters")
-        args_json, kwargs_json = dump_call(task_name, args, kwargs)
+        if args or kwargs:
+            args_json, kwargs_json = dump_call(task_name, args, kwargs)
+        else:
+            args_json, kwargs_json = EMPTY_ARGS, EMPTY_KWARGS
         if unique_key is None and not plan.dependencies:
             job_id = new_id()
             self.backend.insert_jobs([self.row(plan, job_id, args_json, kwargs_json)])
-            self._after_enqueue(plan, [job_id])
+            if signals.job_enqueued.has_listeners():
+                self._after_enqueue(plan, [job_id])
             return self.handle(job_id)
         with transaction.atomic(using=self.using):
             self._check_dependencies(plan.dependencies)

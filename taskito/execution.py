@@ -97,6 +97,10 @@ class ExecutionMixin(OperationsMixin):
                         dead_ids[o.job.id] = new_id()
                         cursor.execute(_DEAD_LETTER, [b.uid(dead_ids[o.job.id]), at,
                                                       b.uid(o.job.id)])
+            for o in applied:
+                if o.kind in ("dead", "cancelled"):
+                    verb = "failed" if o.kind == "dead" else "cancelled"
+                    self.cancel_dependents([o.job.id], f"dependency {verb}: {o.job.id}")
             cursor.executemany(_METRIC, [
                 (b.uid(o.job.id), o.job.task_name, o.job.queue, o.kind == "complete",
                  o.wall_ms, at) for o in applied

@@ -14,7 +14,8 @@ else:
 
     def new_id() -> uuid.UUID:
         """A new UUIDv7: sorts by creation time, unique across processes and hosts."""
-        return uuid.UUID(int=_uuid7().int)
+        value: uuid.UUID = _uuid7()  # a uuid.UUID subclass
+        return value
 
 
 def as_uuid(value: Any) -> uuid.UUID | None:

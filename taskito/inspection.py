@@ -34,21 +34,34 @@ def _page(limit: Any, offset: Any, max_limit: int = 1000) -> tuple[int, int]:
 class InspectionMixin(EnqueueMixin):
     """Everything that reads without changing anything."""
 
+    def counts(self, queue: str | None = None) -> dict[tuple[str, int], int]:
+        """{(queue, status): jobs}. Two index-only queries: pending rows through the partial
+        "ready" index, the rest through the partial index on finished and running rows."""
+        jobs = self.job_model.objects.using(self.using).in_queue(queue).order_by()
+        counts: dict[tuple[str, int], int] = {}
+        pending = jobs.filter(status=JobStatus.PENDING).values_list("queue").annotate(
+            n=Count("*"))
+        for name, n in pending:
+            counts[(name, JobStatus.PENDING)] = n
+        rest = jobs.exclude(status=JobStatus.PENDING).values_list("queue", "status").annotate(
+            n=Count("*"))
+        for name, status, n in rest:
+            counts[(name, status)] = n
+        return counts
+
     def stats(self, queue: str | None = None) -> dict[str, int]:
         """Job counts by status: pending, running, completed, failed, dead, cancelled."""
-        counts = self.job_model.objects.using(self.using).in_queue(queue).status_counts()
         stats = _empty_stats()
-        for status, n in counts.items():
-            stats[STATS_KEYS[JobStatus(status)]] = n
+        for (_, status), n in self.counts(queue).items():
+            stats[STATS_KEYS[JobStatus(status)]] += n
         return stats
 
     def stats_by_queue(self) -> dict[str, dict[str, int]]:
-        rows = (self.job_model.objects.using(self.using).order_by()
-                .values_list("queue", "status").annotate(n=Count("id")))
+        """{queue: stats} for every queue that has jobs."""
         result: dict[str, dict[str, int]] = {}
-        for queue, status, n in rows:
-            result.setdefault(queue, _empty_stats())[STATS_KEYS[JobStatus(status)]] = n
-        return dict(sorted(result.items()))
+        for (name, status), n in sorted(self.counts().items()):
+            result.setdefault(name, _empty_stats())[STATS_KEYS[JobStatus(status)]] = n
+        return result
 
     def fetch_job_row(self, job_id: Any) -> dict[str, Any] | None:
         jid = as_uuid(job_id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from django.db import models
 
@@ -34,7 +34,3 @@ class JobQuerySet(_Base):
 
     def in_queue(self, name: str | None) -> JobQuerySet:
         return self if name is None else self.filter(queue=name)
-
-    def status_counts(self) -> dict[int, int]:
-        rows: Any = self.order_by().values_list("status").annotate(n=models.Count("id"))
-        return {status: n for status, n in rows}

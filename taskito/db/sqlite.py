@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cached_property
+from typing import Any
 
 from django.db.backends.base.base import BaseDatabaseWrapper
 
@@ -42,6 +44,24 @@ class DataVersionWatcher(ChangeWatcher):
 
 class SQLiteBackend(Backend):
     vendor = "sqlite"
+
+    def insert_jobs(self, rows: Sequence[Sequence[Any]]) -> None:
+        # The enqueue hot path: sqlite3's own cursor skips Django's per-call wrapper and the
+        # regex that rewrites "%s" to "?" (about 10 of the ~60 microseconds of a single enqueue).
+        # It is the same connection, so Django's transaction (atomic) still applies, and
+        # wrap_database_errors turns sqlite3 errors into django.db ones.
+        connection = self.connection
+        connection.ensure_connection()
+        with connection.wrap_database_errors:
+            raw: Any = connection.connection
+            if len(rows) == 1:
+                raw.execute(self._insert_sql_qmark, rows[0])
+            else:
+                raw.executemany(self._insert_sql_qmark, rows)
+
+    @cached_property
+    def _insert_sql_qmark(self) -> str:
+        return self._insert_sql().replace("%s", "?")
 
     def claim(self, *, queues: Sequence[str] | None, limit: int, now: datetime,
               worker_id: str, token: str) -> list[ClaimedJob]:
