@@ -25,6 +25,7 @@ DEFAULTS: dict[str, Any] = {
     "CONCURRENCY": min(8, (os.cpu_count() or 1) * 2),
     "POLL_INTERVAL": 0.0005,  # seconds between cheap "did anything change?" checks
     "IDLE_RECHECK": 0.25,  # seconds between full ready-job checks when nothing changed
+    "IDLE_POLL_MAX": 0.005,  # after 1 s without work the poll interval grows to this
     "SQLITE_PRAGMAS": True,
 }
 
@@ -41,11 +42,13 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "CONCURRENCY": (int,),
     "POLL_INTERVAL": (int, float),
     "IDLE_RECHECK": (int, float),
+    "IDLE_POLL_MAX": (int, float),
     "SQLITE_PRAGMAS": (bool,),
 }
 
 _NON_NEGATIVE = {"RESULT_TTL", "DEFAULT_MAX_RETRIES", "DEFAULT_TIMEOUT", "DEFAULT_RETRY_BACKOFF"}
-_POSITIVE = {"CONCURRENCY", "POLL_INTERVAL", "IDLE_RECHECK", "DEFAULT_MAX_RETRY_DELAY"}
+_POSITIVE = {"CONCURRENCY", "POLL_INTERVAL", "IDLE_RECHECK", "IDLE_POLL_MAX",
+             "DEFAULT_MAX_RETRY_DELAY"}
 
 
 def validate(values: dict[str, Any]) -> None:

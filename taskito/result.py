@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from asgiref.sync import sync_to_async
+from django.db import close_old_connections
 
 from taskito.exceptions import (
     JobNotFound,
@@ -132,7 +133,15 @@ class JobResult:
 
     async def aresult(self, timeout: float = 30, poll_interval: float | None = None) -> Any:
         """`result()` for async code; waits in a worker thread, not on the event loop."""
-        return await sync_to_async(self.result, thread_sensitive=False)(timeout, poll_interval)
+        return await sync_to_async(self._result_then_close, thread_sensitive=False)(
+            timeout, poll_interval)
+
+    def _result_then_close(self, timeout: float, poll_interval: float | None) -> Any:
+        # Runs on a pool thread outside any request: close the connection it opened.
+        try:
+            return self.result(timeout, poll_interval)
+        finally:
+            close_old_connections()
 
     def _outcome(self) -> Any:
         status = JobStatus(self._row["status"])

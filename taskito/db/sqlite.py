@@ -30,9 +30,11 @@ class DataVersionWatcher(ChangeWatcher):
         self._version: int | None = None
 
     def changed(self) -> bool:
-        with self.backend.connection.cursor() as cursor:
-            cursor.execute("PRAGMA data_version")
-            version = cursor.fetchone()[0]
+        connection = self.backend.connection
+        connection.ensure_connection()
+        with connection.wrap_database_errors:
+            raw: Any = connection.connection
+            version = raw.execute("PRAGMA data_version").fetchone()[0]
         if version != self._version:
             self._version = version
             return True

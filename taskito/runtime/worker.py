@@ -55,6 +55,7 @@ class Worker:
         #: jobs held at once: `concurrency` running plus as many claimed and waiting
         self.capacity = self.concurrency * 2 if prefetch is None else self.concurrency + prefetch
         self.idle_recheck = float(idle_recheck or taskito_settings.IDLE_RECHECK)
+        self.idle_poll_max = float(taskito_settings.IDLE_POLL_MAX)
         self.stop_event = threading.Event()
         self.processed = 0
         self.claimed = 0
@@ -110,6 +111,8 @@ class _Loop:
         self.last_check = 0.0
         self.check_now = True
         self.backoff = 0.0
+        self.wait = worker.poll_interval
+        self.last_activity = time.monotonic()
 
     def run(self) -> None:
         w = self.w
@@ -124,7 +127,9 @@ class _Loop:
             checked, got = self.maybe_claim()
             if w.burst and checked and got == 0 and self.in_flight == 0 and not self.unflushed:
                 return
-            if got == 0:
+            if got:
+                self.active()
+            else:
                 self.collect(block=True)
 
     def maybe_claim(self) -> tuple[bool, int]:
@@ -169,12 +174,24 @@ class _Loop:
                               retry_at=None)
         self.done.put(outcome)
 
+    def active(self) -> None:
+        self.wait = self.w.poll_interval
+        self.last_activity = time.monotonic()
+
+    def idle_wait(self) -> float:
+        """The poll interval while busy; after a second of idleness it doubles up to
+        IDLE_POLL_MAX, so an idle worker costs almost no CPU."""
+        if self.in_flight == 0 and time.monotonic() - self.last_activity > 1.0:
+            self.wait = min(self.wait * 2, max(self.w.poll_interval, self.w.idle_poll_max))
+        return self.wait
+
     def collect(self, *, block: bool) -> None:
         """Move finished outcomes from the pool; when blocking, wait one poll interval."""
         try:
             if block:
-                self.unflushed.append(self.done.get(timeout=self.w.poll_interval))
+                self.unflushed.append(self.done.get(timeout=self.idle_wait()))
                 self.in_flight -= 1
+                self.active()
             while True:
                 self.unflushed.append(self.done.get_nowait())
                 self.in_flight -= 1
