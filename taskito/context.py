@@ -93,7 +93,9 @@ class CurrentJob:
         """Raise TaskCancelledError if someone asked to cancel this running job."""
         ctx = self._ctx
         if ctx is not None and ctx.queue.is_cancel_requested(ctx.id):
-            raise TaskCancelledError(f"job {ctx.id} was cancelled while running")
+            exc = TaskCancelledError(f"job {ctx.id} was cancelled while running")
+            exc.job_id = ctx.id  # tells the worker it is this job's own cancellation
+            raise exc
 
     def check_timeout(self) -> None:
         """Raise SoftTimeoutError once the job has run longer than its soft_timeout."""

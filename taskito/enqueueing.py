@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -54,7 +55,8 @@ def _number(name: str, value: Any, *, positive: bool = False) -> float:
 
 
 def _ms(name: str, value: Any) -> int | None:
-    return None if value is None else round(_number(name, value, positive=True) * 1000)
+    """Seconds to whole milliseconds, rounding up so a tiny timeout never becomes zero."""
+    return None if value is None else math.ceil(_number(name, value, positive=True) * 1000)
 
 
 def _aware(name: str, value: Any) -> datetime:
@@ -90,7 +92,8 @@ class EnqueueMixin(QueueBase):
             raise ValueError(f"task name must be a non-empty string, not {task_name!r}")
         now = now or timezone.now()
         pick = _Picker(spec)
-        queue = pick(queue, "queue") or self.default_queue
+        queue = pick(queue, "queue")
+        queue = self.default_queue if queue is None else queue
         if not isinstance(queue, str) or not queue:
             raise ValueError(f"queue must be a non-empty string, not {queue!r}")
         priority = pick(priority, "priority")
@@ -160,8 +163,9 @@ class EnqueueMixin(QueueBase):
         """Enqueue one job by task name; inside `transaction.atomic()` it joins that
         transaction. With `unique_key`, an active job holding the key is returned instead."""
         spec = registry.find(task_name) if isinstance(task_name, str) else None
-        plan = self.plan(task_name, spec, **options) if options else self.default_plan(
-            task_name, spec)
+        fast = not options and (spec is None or spec.expires is None)
+        plan = self.default_plan(task_name, spec) if fast else self.plan(task_name, spec,
+                                                                         **options)
         if spec is not None and spec.unique and unique_key is None:
             unique_key = f"{task_name}:{dumps([args or [], kwargs or {}], 'arguments')}"
         if unique_key is not None and (not isinstance(unique_key, str) or not unique_key
@@ -177,8 +181,9 @@ class EnqueueMixin(QueueBase):
             if signals.job_enqueued.has_listeners():
                 self._after_enqueue(plan, [job_id])
             return self.handle(job_id)
+        # Write first, then read: on SQLite a deferred transaction that reads first cannot wait
+        # for the write lock. A bad dependency raises here and rolls the insert back.
         with transaction.atomic(using=self.using):
-            self._check_dependencies(plan.dependencies)
             if unique_key is None:
                 job_id = new_id()
                 self.backend.insert_jobs([self.row(plan, job_id, args_json, kwargs_json)])
@@ -186,6 +191,7 @@ class EnqueueMixin(QueueBase):
                 job_id, created = self._insert_unique(plan, args_json, kwargs_json, unique_key)
                 if not created:
                     return self.handle(job_id, created=False)
+            self._check_dependencies(plan.dependencies)
             self._insert_dependencies(job_id, plan.dependencies)
             self._after_enqueue(plan, [job_id])
         return self.handle(job_id)
@@ -260,9 +266,9 @@ class EnqueueMixin(QueueBase):
             job_id = new_id()
             ids.append(job_id)
             rows.append(self.row(plan, job_id, args_json, kwargs_json))
-        with transaction.atomic(using=self.using):
-            self._check_dependencies(plan.dependencies)
+        with transaction.atomic(using=self.using):  # write first (see enqueue)
             self.backend.insert_jobs(rows)
+            self._check_dependencies(plan.dependencies)
             for job_id in ids if plan.dependencies else ():
                 self._insert_dependencies(job_id, plan.dependencies)
             self._after_enqueue(plan, ids)

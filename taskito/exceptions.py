@@ -34,6 +34,9 @@ class MaxRetriesExceededError(TaskFailedError):
 class TaskCancelledError(TaskitoError):
     """The job was cancelled (raised by `result()` and by `current_job.check_cancelled()`)."""
 
+    #: set by check_cancelled(): the job whose cancellation this is
+    job_id: object = None
+
 
 class SoftTimeoutError(TaskitoError):
     """Raised by `current_job.check_timeout()` once a job runs past its soft timeout."""

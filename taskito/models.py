@@ -65,6 +65,9 @@ class Job(models.Model):
                          name="taskito_job_finished"),
             models.Index(fields=["task_name", "status"], condition=~Q(status=0),
                          name="taskito_job_task"),
+            models.Index(fields=["expires_at"],
+                         condition=Q(status=0) & Q(expires_at__isnull=False),
+                         name="taskito_job_expiry"),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
-from taskito.db.base import DEPENDENCY, JOB, JOB_ERROR, METRIC
+from taskito.db.base import DEAD_LETTER, DEPENDENCY, JOB, JOB_ERROR, METRIC, QUEUE_STATE
 from taskito.exceptions import JobNotFound
 from taskito.ids import as_uuid, new_id
 from taskito.inspection import InspectionMixin
@@ -18,6 +18,14 @@ from taskito.result import JobResult
 from taskito.states import JobStatus
 
 PURGE_BATCH = 1000
+# Columns of a copied job (in INSERT_COLUMNS order): a fresh pending job with the source's
+# task, arguments and options; the parameters are new id, created, scheduled, cancel, deps.
+_COPY_FROM_JOB = (
+    "%s, queue, task_name, args, kwargs, 0, priority, 0, 0, 0, max_retries, timeout_ms, "
+    "soft_timeout_ms, %s, %s, NULL, result_ttl, NULL, metadata, %s, %s")
+_COPY_FROM_DEAD = (
+    "%s, queue, task_name, args, kwargs, 0, priority, 0, 0, 0, max_retries, timeout_ms, "
+    "NULL, %s, %s, NULL, NULL, NULL, metadata, %s, %s")
 _CHILDREN = (
     f"DELETE FROM {JOB_ERROR} WHERE job_id IN ({{marks}})",
     "DELETE FROM taskito_task_log WHERE job_id IN ({marks})",
@@ -77,6 +85,20 @@ class OperationsMixin(InspectionMixin):
                 frontier = children
         return total
 
+    def expire_due(self, now: datetime | None = None) -> int:
+        """Cancel pending jobs whose `expires` time has passed (error "expired"), and their
+        pending dependents; returns how many expired. Workers call this about every second."""
+        b = self.backend
+        at = b.dt(now or timezone.now())
+        with transaction.atomic(using=self.using), b.connection.cursor() as cursor:
+            cursor.execute(f"UPDATE {JOB} SET status = 5, error = %s, completed_at = %s "
+                           f"WHERE status = 0 AND expires_at IS NOT NULL AND expires_at <= %s "
+                           f"RETURNING id", ["expired", at, at])
+            expired = [b.to_uuid(r[0]) for r in cursor.fetchall()]
+            for jid in expired:
+                self.cancel_dependents([jid], f"dependency cancelled: {jid}")
+        return len(expired)
+
     def cancel_running_job(self, job_id: Any) -> bool:
         """Ask a running job to stop: `current_job.check_cancelled()` raises in the task."""
         jid = as_uuid(job_id)
@@ -88,17 +110,19 @@ class OperationsMixin(InspectionMixin):
     def retry_dead(self, dead_id: Any) -> uuid.UUID:
         """Enqueue a dead letter again as a new job and remove it from the dead letters."""
         did = as_uuid(dead_id)
-        with transaction.atomic(using=self.using):
-            dead = (self.dead_letter_model.objects.using(self.using)
-                    .filter(id=did).values().first()) if did else None
-            if dead is None:
+        if did is None:
+            raise JobNotFound(f"dead letter {dead_id} does not exist")
+        new = new_id()
+        b = self.backend
+        # Copy, then delete: both statements write, so the transaction holds the write lock
+        # from its first statement (a deferred SQLite transaction that read first could not).
+        with transaction.atomic(using=self.using), b.connection.cursor() as cursor:
+            copied = b.copy_job(cursor, f"SELECT {_COPY_FROM_DEAD} FROM {DEAD_LETTER} "
+                                        f"WHERE id = %s", self._copy_params(new, did))
+            cursor.execute(f"DELETE FROM {DEAD_LETTER} WHERE id = %s", [b.uid(did)])
+            if not copied or cursor.rowcount != 1:  # unknown, or retried a moment ago
                 raise JobNotFound(f"dead letter {dead_id} does not exist")
-            deleted, _ = (self.dead_letter_model.objects.using(self.using)
-                          .filter(id=did).delete())
-            if not deleted:  # someone else retried it a moment ago
-                raise JobNotFound(f"dead letter {dead_id} does not exist")
-            job_id = self._copy_job(dead, timeout_ms=dead["timeout_ms"])
-        return job_id
+        return new
 
     def delete_dead(self, dead_id: Any) -> bool:
         did = as_uuid(dead_id)
@@ -110,25 +134,22 @@ class OperationsMixin(InspectionMixin):
     def replay(self, job_id: Any) -> JobResult:
         """Run a job again as a new job with the same task, arguments and options."""
         jid = as_uuid(job_id)
-        with transaction.atomic(using=self.using):
-            job = (self.job_model.objects.using(self.using).filter(id=jid).values().first()
-                   if jid else None)
-            if job is None:
+        if jid is None:
+            raise JobNotFound(f"job {job_id} does not exist")
+        new = new_id()
+        b = self.backend
+        with transaction.atomic(using=self.using), b.connection.cursor() as cursor:
+            copied = b.copy_job(cursor, f"SELECT {_COPY_FROM_JOB} FROM {JOB} WHERE id = %s",
+                                self._copy_params(new, jid))
+            if not copied:
                 raise JobNotFound(f"job {job_id} does not exist")
-            new = self._copy_job(job, timeout_ms=job["timeout_ms"])
             self.replay_model.objects.using(self.using).create(
                 original_job_id=jid, replay_job_id=new, replayed_at=timezone.now())
         return self.handle(new)
 
-    def _copy_job(self, src: dict[str, Any], *, timeout_ms: int | None) -> uuid.UUID:
-        plan = self.plan(src["task_name"], None, queue=src["queue"], priority=src["priority"],
-                         max_retries=src["max_retries"])
-        plan.timeout_ms = timeout_ms
-        plan.metadata = src.get("metadata")
-        job_id = new_id()
-        self.backend.insert_jobs([self.row(plan, job_id, src["args"], src["kwargs"])])
-        self._after_enqueue(plan, [job_id])
-        return job_id
+    def _copy_params(self, new: uuid.UUID, source: uuid.UUID) -> list[Any]:
+        now = self.backend.dt(timezone.now())
+        return [self.backend.uid(new), now, now, False, False, self.backend.uid(source)]
 
     def purge_completed(self, older_than: float = 86400) -> int:
         """Delete completed jobs finished more than `older_than` seconds ago, with their
@@ -178,12 +199,21 @@ class OperationsMixin(InspectionMixin):
     # -- queues ----------------------------------------------------------------------------
     def pause(self, name: str) -> None:
         """Stop every worker from claiming jobs of queue `name` (persisted)."""
-        self.queue_state_model.objects.using(self.using).update_or_create(
-            name=name, defaults={"paused": True})
+        self._set_paused(name, True)
 
     def resume(self, name: str) -> None:
-        self.queue_state_model.objects.using(self.using).update_or_create(
-            name=name, defaults={"paused": False})
+        """Let workers claim jobs of queue `name` again."""
+        self._set_paused(name, False)
+
+    def _set_paused(self, name: str, paused: bool) -> None:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"queue name must be a non-empty string, not {name!r}")
+        with self.backend.connection.cursor() as cursor:  # one upsert statement
+            cursor.execute(
+                f"INSERT INTO {QUEUE_STATE} (name, paused, updated_at) VALUES (%s, %s, %s) "
+                f"ON CONFLICT (name) DO UPDATE SET paused = excluded.paused, "
+                f"updated_at = excluded.updated_at",
+                [name, paused, self.backend.dt(timezone.now())])
 
     def paused_queues(self) -> list[str]:
         return list(self.queue_state_model.objects.using(self.using).filter(paused=True)

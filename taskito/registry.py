@@ -6,7 +6,7 @@ import inspect
 import re
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from taskito.exceptions import ConfigurationError, TaskNotRegistered
@@ -57,6 +57,10 @@ class TaskSpec:
         return True
 
 
+#: keyword arguments @task accepts (besides `name`)
+OPTIONS = frozenset(f.name for f in fields(TaskSpec)) - {"name", "func", "is_async"}
+
+
 def _non_negative(name: str, value: Any, *, allow_none: bool = True) -> None:
     if value is None and allow_none:
         return
@@ -76,6 +80,10 @@ def _exception_tuple(name: str, value: Any) -> tuple[type[BaseException], ...]:
 
 def build_spec(func: Callable[..., Any], name: str | None = None, **options: Any) -> TaskSpec:
     """Validate decorator options and build a TaskSpec."""
+    unknown = sorted(set(options) - OPTIONS)
+    if unknown:
+        raise ConfigurationError(f"unknown task option(s): {', '.join(unknown)}; "
+                                 f"valid options: {', '.join(sorted(OPTIONS))}")
     for key in ("max_retries", "priority"):
         value = options.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -56,22 +56,35 @@ class ClaimedJob:
 
 
 class ChangeWatcher:
-    """Tells whether another connection may have written since the last look."""
+    """Tells whether another connection may have written since the last look.
 
-    def __init__(self, backend: Backend, interval: float) -> None:
+    This generic one only knows time: it answers "maybe" once its interval has passed, and
+    the interval grows by a quarter each time, from `interval` up to `max_interval`."""
+
+    growth = 1.25
+
+    def __init__(self, backend: Backend, interval: float,
+                 max_interval: float | None = None) -> None:
         self.backend = backend
+        self.base_interval = interval
         self.interval = interval
+        self.max_interval = max(interval, max_interval or interval)
         self._last = 0.0
 
     def changed(self) -> bool:
         now = time.monotonic()
         if now - self._last >= self.interval:
             self._last = now
+            self.interval = min(self.interval * self.growth, self.max_interval)
             return True
         return False
 
     def reset(self) -> None:
         self._last = time.monotonic()
+        self.interval = self.base_interval
+
+    def close(self) -> None:
+        """Release what the watcher holds (a listening connection, a thread)."""
 
 
 class Backend:
@@ -115,6 +128,17 @@ class Backend:
             cursor.execute(sql, row)
             return cursor.fetchone() is not None
 
+    def copy_job(self, cursor: Any, select_sql: str, params: Sequence[Any]) -> bool:
+        """INSERT a job from a SELECT (replay, retry of a dead letter); True if one was."""
+        cursor.execute(f"INSERT INTO {JOB} ({', '.join(INSERT_COLUMNS)}) {select_sql}", params)
+        copied = cursor.rowcount == 1
+        if copied:
+            self.notify_new_jobs(cursor)
+        return copied
+
+    def notify_new_jobs(self, cursor: Any) -> None:
+        """Tell listening workers that jobs were added (delivered on commit); none by default."""
+
     def _insert_sql(self) -> str:
         cols = ", ".join(INSERT_COLUMNS)
         marks = ", ".join(["%s"] * len(INSERT_COLUMNS))
@@ -148,9 +172,10 @@ class Backend:
         return jobs
 
     # -- waiting ---------------------------------------------------------------------------
-    def watcher(self, interval: float) -> ChangeWatcher:
-        """A cheap 'has anything changed?' probe for idle loops."""
-        return ChangeWatcher(self, max(interval, self.fallback_interval))
+    def watcher(self, interval: float, wake: Callable[[], None] | None = None) -> ChangeWatcher:
+        """A cheap 'has anything changed?' probe for idle loops. A watcher that learns of
+        changes by itself (LISTEN) calls `wake` so a sleeping loop need not wait it out."""
+        return ChangeWatcher(self, max(interval, 0.0005), self.fallback_interval)
 
     def configure_connection(self, connection: BaseDatabaseWrapper) -> None:
         """Per-connection set-up (pragmas); nothing by default."""

@@ -1,13 +1,25 @@
-"""PostgreSQL: claims that lock only the rows they take and skip rows others hold."""
+"""PostgreSQL: claims that lock only the rows they take and skip rows others hold, and
+LISTEN/NOTIFY wake-ups."""
 
 from __future__ import annotations
 
+import logging
+import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from taskito.db.base import CLAIM_COLUMNS, JOB, Backend, ClaimedJob
+from django.db import connections
+
+from taskito.db.base import CLAIM_COLUMNS, INSERT_COLUMNS, JOB, Backend, ChangeWatcher, ClaimedJob
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "taskito_jobs"
+#: with LISTEN working, the time-based fallback check only covers lost notifications
+LISTEN_FALLBACK = 1.0
+RECONNECT_BACKOFF = (0.1, 5.0)
 
 
 class PostgreSQLBackend(Backend):
@@ -15,6 +27,31 @@ class PostgreSQLBackend(Backend):
 
     def uid(self, value: uuid.UUID) -> Any:
         return value
+
+    # -- enqueue: NOTIFY is transactional, so workers hear of a job only once it commits,
+    # and PostgreSQL folds identical notifications of one transaction into one.
+    def insert_jobs(self, rows: Sequence[Sequence[Any]]) -> None:
+        with self.connection.cursor() as cursor:
+            if len(rows) == 1:
+                cursor.execute(f"WITH ins AS ({self._insert_sql()} RETURNING 1) "
+                               f"SELECT pg_notify(%s, '') FROM ins", [*rows[0], CHANNEL])
+            else:
+                # COPY is several times faster than a multi-row INSERT for batches.
+                raw: Any = cursor.cursor
+                with raw.copy(f"COPY {JOB} ({', '.join(INSERT_COLUMNS)}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+                self.notify_new_jobs(cursor)
+
+    def notify_new_jobs(self, cursor: Any) -> None:
+        cursor.execute("SELECT pg_notify(%s, '')", [CHANNEL])
+
+    def insert_unique_job(self, row: Sequence[Any]) -> bool:
+        sql = (f"WITH ins AS ({self._insert_sql()} ON CONFLICT DO NOTHING RETURNING id) "
+               f"SELECT pg_notify(%s, '') FROM ins")
+        with self.connection.cursor() as cursor:
+            cursor.execute(sql, [*row, CHANNEL])
+            return cursor.fetchone() is not None
 
     def claim(self, *, queues: Sequence[str] | None, limit: int, now: datetime,
               worker_id: str, token: str) -> list[ClaimedJob]:
@@ -34,3 +71,72 @@ class PostgreSQLBackend(Backend):
             cursor.execute(sql, [now, now, *params, limit, now, worker_id, token])
             rows = cursor.fetchall()
         return self._claimed(rows, token)
+
+    def watcher(self, interval: float, wake: Callable[[], None] | None = None) -> ChangeWatcher:
+        if wake is None:  # a one-off wait (JobResult.result): poll, backing off
+            return super().watcher(interval)
+        return NotifyWatcher(self, wake)
+
+
+class NotifyWatcher(ChangeWatcher):
+    """LISTENs on its own connection in a thread; a notification wakes the worker at once.
+    After a lost connection it reconnects (backing off up to 5 s) and reports a change, since
+    notifications sent meanwhile are gone."""
+
+    def __init__(self, backend: Backend, wake: Callable[[], None]) -> None:
+        super().__init__(backend, LISTEN_FALLBACK)
+        self._wake = wake
+        self._flag = threading.Event()
+        self._flag.set()
+        self._stop = threading.Event()
+        self.connected = threading.Event()
+        self._thread = threading.Thread(target=self._listen, name="taskito-listen",
+                                        daemon=True)
+        self._thread.start()
+
+    def changed(self) -> bool:
+        if self._flag.is_set():
+            self._flag.clear()
+            self._last = 0.0
+            return True
+        return super().changed()
+
+    def reset(self) -> None:
+        self._flag.clear()
+        super().reset()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _signal(self) -> None:
+        self._flag.set()
+        self._wake()
+
+    def _listen(self) -> None:
+        low, high = RECONNECT_BACKOFF
+        backoff = low
+        while not self._stop.is_set():
+            wrapper = connections.create_connection(self.backend.alias)
+            try:
+                wrapper.ensure_connection()
+                raw: Any = wrapper.connection
+                raw.autocommit = True
+                raw.execute(f"LISTEN {CHANNEL}")
+                self.connected.set()
+                self._signal()  # anything may have been enqueued while we were away
+                backoff = low
+                while not self._stop.is_set():
+                    for _ in raw.notifies(timeout=0.5, stop_after=1):
+                        self._signal()
+            except Exception as exc:  # a lost connection, a restarting server
+                self.connected.clear()
+                logger.warning("LISTEN connection lost, reconnecting in %.1fs: %s", backoff,
+                               exc)
+                self._stop.wait(backoff)
+                backoff = min(high, backoff * 2)
+            finally:
+                try:
+                    wrapper.close()
+                except Exception:
+                    logger.debug("closing the LISTEN connection failed", exc_info=True)

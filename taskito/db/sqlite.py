@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import cached_property
 from typing import Any
@@ -87,7 +87,7 @@ class SQLiteBackend(Backend):
             rows = cursor.fetchall()
         return self._claimed(rows, token)
 
-    def watcher(self, interval: float) -> ChangeWatcher:
+    def watcher(self, interval: float, wake: Callable[[], None] | None = None) -> ChangeWatcher:
         return DataVersionWatcher(self, interval)
 
     def configure_connection(self, connection: BaseDatabaseWrapper) -> None:

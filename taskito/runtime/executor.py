@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import async_to_sync
@@ -35,7 +35,8 @@ class Executor:
         self.queue = queue
         self.manage_connections = manage_connections
 
-    def __call__(self, job: ClaimedJob) -> Outcome:
+    def __call__(self, job: ClaimedJob, now: datetime | None = None) -> Outcome:
+        """Run the job; `now` (tests) is the clock that retry delays count from."""
         started = time.perf_counter()
         spec = registry.find(job.task_name)
         if spec is None:
@@ -54,9 +55,11 @@ class Executor:
         try:
             value = self._call(spec, job)
         except TaskCancelledError as exc:
-            return Outcome(job, "cancelled", _elapsed(started), error=str(exc) or "cancelled")
-        except Exception as exc:
-            return self._failed(spec, job, exc, started)
+            if getattr(exc, "job_id", None) == job.id:  # from check_cancelled() of this job
+                return Outcome(job, "cancelled", _elapsed(started), error=str(exc))
+            return self._failed(spec, job, exc, started, now)
+        except (Exception, SystemExit) as exc:  # sys.exit() in a task fails that attempt
+            return self._failed(spec, job, exc, started, now)
         finally:
             _current.reset(token)
             if self.manage_connections:
@@ -65,7 +68,7 @@ class Executor:
             result = _dumps(value)
         except (TypeError, ValueError) as exc:
             error = SerializationError(f"result of {job.task_name} is not JSON-serializable: {exc}")
-            return self._failed(spec, job, error, started)
+            return self._failed(spec, job, error, started, now)
         return Outcome(job, "complete", _elapsed(started), result=result)
 
     def _call(self, spec: TaskSpec, job: ClaimedJob) -> Any:
@@ -75,7 +78,7 @@ class Executor:
         return spec.func(*args, **kwargs)
 
     def _failed(self, spec: TaskSpec, job: ClaimedJob, exc: BaseException,
-                started: float) -> Outcome:
+                started: float, now: datetime | None) -> Outcome:
         error = f"{type(exc).__name__}: {exc}"
         tb = "".join(traceback.format_exception(exc))
         wall = _elapsed(started)
@@ -88,7 +91,7 @@ class Executor:
             logger.info("retry job=%s task=%s attempt=%s in=%.2fs error=%s", job.id,
                         job.task_name, job.attempts, delay, error)
             return Outcome(job, "retry", wall, error=error, traceback=tb,
-                           retry_at=timezone.now() + timedelta(seconds=delay))
+                           retry_at=(now or timezone.now()) + timedelta(seconds=delay))
         logger.warning("dead job=%s task=%s attempt=%s error=%s", job.id, job.task_name,
                        job.attempts, error)
         return Outcome(job, "dead", wall, error=error, traceback=tb)

@@ -15,10 +15,11 @@ from datetime import datetime
 from queue import Empty, SimpleQueue
 
 from django.db import DatabaseError
+from django.utils import timezone
 
 from taskito.conf import taskito_settings
 from taskito.db.base import ClaimedJob
-from taskito.execution import Outcome
+from taskito.execution import Outcome, OutcomeKind
 from taskito.queue import Queue
 from taskito.queue import queue as default_queue
 from taskito.runtime.executor import Executor
@@ -27,6 +28,8 @@ logger = logging.getLogger(__name__)
 
 #: how long to back off after a database error, doubling up to the maximum
 ERROR_BACKOFF = (0.05, 5.0)
+#: seconds between passes that cancel pending jobs past their `expires` time
+EXPIRE_EVERY = 1.0
 
 
 def make_worker_id() -> str:
@@ -43,7 +46,8 @@ class Worker:
                  prefetch: int | None = None) -> None:
         self.queue = queue or default_queue
         self.queues = list(queues) if queues else None
-        self.concurrency = int(concurrency or taskito_settings.CONCURRENCY)
+        self.concurrency = int(taskito_settings.CONCURRENCY if concurrency is None
+                               else concurrency)
         if self.concurrency < 1:
             raise ValueError("concurrency must be >= 1")
         if max_jobs is not None and max_jobs < 1:
@@ -71,7 +75,7 @@ class Worker:
         jobs = self.queue.claim(worker_id=self.worker_id, limit=self.concurrency,
                                 queues=self.queues, now=now)
         executor = Executor(self.queue, manage_connections=False)
-        outcomes = [executor(job) for job in jobs]
+        outcomes = [executor(job, now=now) for job in jobs]
         self.queue.finish(outcomes, now=now)
         self.processed += len(outcomes)
         return len(outcomes)
@@ -104,15 +108,18 @@ class _Loop:
         self.w = worker
         self.pool = ThreadPoolExecutor(worker.concurrency, thread_name_prefix="taskito-job")
         self.executor = Executor(worker.queue)
-        self.done: SimpleQueue[Outcome] = SimpleQueue()
+        #: finished outcomes, and None when a LISTEN watcher hears of new jobs
+        self.done: SimpleQueue[Outcome | None] = SimpleQueue()
         self.in_flight = 0
         self.unflushed: list[Outcome] = []
-        self.watcher = worker.queue.backend.watcher(worker.poll_interval)
+        self.watcher = worker.queue.backend.watcher(worker.poll_interval,
+                                                    wake=lambda: self.done.put(None))
         self.last_check = 0.0
         self.check_now = True
         self.backoff = 0.0
         self.wait = worker.poll_interval
         self.last_activity = time.monotonic()
+        self.last_expire = 0.0
 
     def run(self) -> None:
         w = self.w
@@ -124,6 +131,7 @@ class _Loop:
                     return
                 self.collect(block=True)
                 continue
+            self.maybe_expire()
             checked, got = self.maybe_claim()
             if w.burst and checked and got == 0 and self.in_flight == 0 and not self.unflushed:
                 return
@@ -131,6 +139,16 @@ class _Loop:
                 self.active()
             else:
                 self.collect(block=True)
+
+    def maybe_expire(self) -> None:
+        now = time.monotonic()
+        if now - self.last_expire < EXPIRE_EVERY:
+            return
+        self.last_expire = now
+        try:
+            self.w.queue.expire_due()
+        except DatabaseError as exc:
+            self._db_error("expire", exc)
 
     def maybe_claim(self) -> tuple[bool, int]:
         # Claim only once the hand-off buffer is half empty, then fill it: one claim statement
@@ -170,8 +188,9 @@ class _Loop:
             outcome = self.executor(job)
         except BaseException as exc:  # the executor catches task errors; this is a bug guard
             logger.exception("executor crashed job=%s", job.id)
-            outcome = Outcome(job, "retry", 0.0, error=f"worker error: {exc!r}",
-                              retry_at=None)
+            kind: OutcomeKind = "retry" if job.retry_count < job.max_retries else "dead"
+            outcome = Outcome(job, kind, 0.0, error=f"worker error: {exc!r}",
+                              retry_at=timezone.now())
         self.done.put(outcome)
 
     def active(self) -> None:
@@ -188,13 +207,13 @@ class _Loop:
     def collect(self, *, block: bool) -> None:
         """Move finished outcomes from the pool; when blocking, wait one poll interval."""
         try:
-            if block:
-                self.unflushed.append(self.done.get(timeout=self.idle_wait()))
-                self.in_flight -= 1
-                self.active()
+            item = self.done.get(timeout=self.idle_wait()) if block else self.done.get_nowait()
             while True:
-                self.unflushed.append(self.done.get_nowait())
-                self.in_flight -= 1
+                if item is not None:
+                    self.unflushed.append(item)
+                    self.in_flight -= 1
+                    self.active()
+                item = self.done.get_nowait()
         except Empty:
             pass
 
@@ -222,6 +241,7 @@ class _Loop:
         self.w.stop_event.wait(self.backoff)
 
     def close(self) -> None:
+        self.watcher.close()
         self.pool.shutdown(wait=True)
         self.collect(block=False)
         for _ in range(20):

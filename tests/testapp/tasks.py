@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from typing import Any
 
 from taskito import current_job, queue
@@ -105,3 +106,99 @@ def record(path: str, value: str) -> None:
 @queue.task(max_retries=0)
 def kill_worker() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+@queue.task(max_retries=0)
+def block_until(release_path: str, started_path: str, timeout: float = 30.0) -> str:
+    """Touch `started_path`, then wait (up to `timeout` s) for `release_path` to appear.
+
+    Used by process tests to hold a job in flight while they signal the worker."""
+    import time
+
+    with open(started_path, "w") as fh:
+        fh.write(str(os.getpid()))
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(release_path):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{release_path} did not appear within {timeout} s")
+        time.sleep(0.01)
+    return "released"
+
+
+# -- used by tests/core and tests/runtime ------------------------------------------------------
+
+#: threading.Events that let a threaded-worker test hold a job in flight, by name
+GATES: dict[str, threading.Event] = {}
+STARTED: dict[str, threading.Event] = {}
+
+
+@queue.task(max_retries=0)
+def wait_for_gate(name: str) -> str:
+    """Set STARTED[name], then block until the test sets GATES[name] (10 s at most)."""
+    STARTED[name].set()
+    if not GATES[name].wait(10):
+        raise TimeoutError(f"gate {name!r} was never opened")
+    return name
+
+
+@queue.task(max_retries=4, retry_backoff=0.5, priority=7, queue="configured", timeout=60,
+            soft_timeout=30, expires=600, result_ttl=120)
+def configured() -> str:
+    return "ok"
+
+
+@queue.task(max_retries=2, retry_delays=[0])
+def fails_first_attempt() -> int:
+    """Fails on the first attempt; on a retry returns the retry count it saw."""
+    if current_job.retry_count == 0:
+        raise Retryable("first attempt")
+    return current_job.retry_count
+
+
+@queue.task()
+def progress_then_read(value: int) -> int:
+    """Record progress, then read it back from the job row."""
+    current_job.update_progress(value)
+    job = queue.get_job(current_job.id)
+    return job.progress if job is not None else -1
+
+
+@queue.task(max_retries=3, retry_delays=[60])
+def retries_in_a_minute() -> None:
+    raise Retryable("again in a minute")
+
+
+@queue.task(unique=True)
+def unique_by_args(n: int) -> int:
+    return n
+
+
+@queue.task(max_retries=3, retry_delays=[0])
+def logs_extra(message: str, extra: dict[str, Any]) -> None:
+    current_job.log(message, level="warning", extra=extra)
+
+
+@queue.task(max_retries=0)
+def spins_then_checks_timeout(seconds: float) -> str:
+    """Busy for `seconds` (no sleep), then ask whether the soft timeout has passed."""
+    import time
+
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        pass
+    current_job.check_timeout()
+    return "in time"
+
+
+@queue.task(max_retries=1, retry_delays=[0])
+def exits() -> None:
+    raise SystemExit(3)
+
+
+@queue.task(max_retries=1, retry_delays=[0])
+def waits_on_other_job(other_id: str) -> Any:
+    """Raises TaskCancelledError for *another* job: this job's attempt fails, it is not
+    cancelled."""
+    other = queue.get_job(other_id)
+    assert other is not None
+    return other.result(timeout=1)

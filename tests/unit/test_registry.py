@@ -1,0 +1,164 @@
+"""taskito.registry: @task option validation and the name -> spec map."""
+
+from __future__ import annotations
+
+import pytest
+
+from taskito import queue
+from taskito.exceptions import ConfigurationError, TaskNotRegistered
+from taskito.registry import Registry, build_spec, parse_rate_limit
+
+
+def sample(x: int) -> int:
+    return x
+
+
+def other(x: int) -> int:
+    return -x
+
+
+async def sample_async() -> None:
+    return None
+
+
+def test_build_spec_name_defaults_to_module_and_qualname():
+    assert build_spec(sample).name == f"{__name__}.sample"
+
+
+def test_build_spec_keeps_an_explicit_name():
+    assert build_spec(sample, name="custom.name").name == "custom.name"
+
+
+def test_build_spec_marks_coroutine_functions_async():
+    assert build_spec(sample_async).is_async
+    assert not build_spec(sample).is_async
+
+
+@pytest.mark.parametrize(("value", "expected"),
+                         [("100/m", (100, 60)), ("10/s", (10, 1)), ("1000/h", (1000, 3600)),
+                          (" 5 / minute ", (5, 60))])
+def test_parse_rate_limit_accepts_count_per_period(value, expected):
+    assert parse_rate_limit(value) == expected
+
+
+@pytest.mark.parametrize("value", ["fast", "100", "0/m", "10/d", "-1/s", "1.5/s", 100])
+def test_build_spec_rejects_bad_rate_limit(value):
+    with pytest.raises(ConfigurationError, match="rate_limit"):
+        build_spec(sample, rate_limit=value)
+
+
+@pytest.mark.parametrize("value", ["ValueError", [ValueError, 3], 42, [object]])
+def test_build_spec_rejects_retry_on_that_is_not_exception_classes(value):
+    with pytest.raises(ConfigurationError, match="retry_on"):
+        build_spec(sample, retry_on=value)
+
+
+def test_build_spec_rejects_bad_dont_retry_on():
+    with pytest.raises(ConfigurationError, match="dont_retry_on"):
+        build_spec(sample, dont_retry_on=["KeyError"])
+
+
+def test_build_spec_accepts_a_single_exception_class():
+    assert build_spec(sample, retry_on=KeyError).retry_on == (KeyError,)
+
+
+@pytest.mark.parametrize("option", ["retry_backoff", "max_retry_delay", "timeout",
+                                    "soft_timeout", "expires", "result_ttl", "max_retries"])
+def test_build_spec_rejects_negative_numbers(option):
+    with pytest.raises(ConfigurationError, match=option):
+        build_spec(sample, **{option: -1})
+
+
+@pytest.mark.parametrize(("option", "value"),
+                         [("max_retries", 1.5), ("max_retries", True), ("priority", "high"),
+                          ("timeout", "60"), ("timeout", True)])
+def test_build_spec_rejects_wrong_types(option, value):
+    with pytest.raises(ConfigurationError, match=option):
+        build_spec(sample, **{option: value})
+
+
+@pytest.mark.parametrize("value", [[], [1, -2], "1,2", [None]])
+def test_build_spec_rejects_bad_retry_delays(value):
+    with pytest.raises(ConfigurationError, match="retry_delays"):
+        build_spec(sample, retry_delays=value)
+
+
+def test_build_spec_stores_retry_delays_as_float_tuple():
+    assert build_spec(sample, retry_delays=[1, 2.5]).retry_delays == (1.0, 2.5)
+
+
+@pytest.mark.parametrize("value", ["", 7])
+def test_build_spec_rejects_bad_queue_name(value):
+    with pytest.raises(ConfigurationError, match="queue"):
+        build_spec(sample, queue=value)
+
+
+def test_build_spec_allows_negative_priority():
+    assert build_spec(sample, priority=-5).priority == -5
+
+
+def test_build_spec_rejects_unknown_option_as_configuration_error():
+    with pytest.raises(ConfigurationError, match="max_retry"):
+        build_spec(sample, max_retry=3)
+
+
+def test_should_retry_everything_by_default():
+    assert build_spec(sample).should_retry(RuntimeError())
+
+
+def test_should_retry_only_listed_retry_on_exceptions():
+    spec = build_spec(sample, retry_on=[KeyError])
+    assert spec.should_retry(KeyError())
+    assert not spec.should_retry(ValueError())
+
+
+def test_should_retry_dont_retry_on_wins_over_retry_on():
+    spec = build_spec(sample, retry_on=[LookupError], dont_retry_on=[KeyError])
+    assert not spec.should_retry(KeyError())
+    assert spec.should_retry(IndexError())
+
+
+def test_registry_register_then_get():
+    reg = Registry()
+    spec = build_spec(sample, name="x.sample")
+    reg.register(spec)
+    assert reg.get("x.sample") is spec
+    assert reg.names() == ["x.sample"]
+
+
+def test_registry_get_unknown_raises_task_not_registered():
+    with pytest.raises(TaskNotRegistered, match=r"no\.such\.task"):
+        Registry().get("no.such.task")
+
+
+def test_registry_find_unknown_is_none():
+    assert Registry().find("no.such.task") is None
+
+
+def test_registry_duplicate_name_for_another_function_raises():
+    reg = Registry()
+    reg.register(build_spec(sample, name="dup"))
+    with pytest.raises(ConfigurationError, match="'dup'"):
+        reg.register(build_spec(other, name="dup"))
+
+
+def test_registry_same_function_registered_again_is_allowed():
+    reg = Registry()
+    reg.register(build_spec(sample, name="again"))
+    reg.register(build_spec(sample, name="again", priority=3))
+    assert reg.get("again").priority == 3
+
+
+def test_queue_task_refuses_a_name_taken_by_another_function():
+    def impostor() -> None:
+        return None
+
+    with pytest.raises(ConfigurationError, match=r"tests\.echo"):
+        queue.task(name="tests.echo")(impostor)
+
+
+def test_registry_unregister_removes_the_name():
+    reg = Registry()
+    reg.register(build_spec(sample, name="gone"))
+    reg.unregister("gone")
+    assert reg.find("gone") is None
