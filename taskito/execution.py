@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from taskito import signals
-from taskito.db.base import DEAD_LETTER, JOB, JOB_ERROR, METRIC, ClaimedJob
+from taskito.db.base import DEAD_LETTER, JOB, JOB_ERROR, ClaimedJob
 from taskito.ids import new_id
 from taskito.operations import OperationsMixin
 from taskito.serialization import dumps
@@ -41,8 +41,6 @@ class Outcome:
     retry_at: datetime | None = None
 
 
-_COMPLETE = (f"UPDATE {JOB} SET status = 2, result = %s, completed_at = %s, progress = 100 "
-             f"WHERE id = %s AND claim_token = %s AND status = 1")
 _RETRY = (f"UPDATE {JOB} SET status = 0, scheduled_at = %s, retry_count = retry_count + 1, "
           f"error = %s, worker_id = NULL, claim_token = NULL "
           f"WHERE id = %s AND claim_token = %s AND status = 1")
@@ -56,8 +54,6 @@ _DEAD_LETTER = (
 )
 _ERROR = (f"INSERT INTO {JOB_ERROR} (job_id, attempt, error, traceback, failed_at) "
           f"VALUES (%s, %s, %s, %s, %s)")
-_METRIC = (f"INSERT INTO {METRIC} (job_id, task_name, queue, succeeded, wall_time_ms, "
-           f"recorded_at) VALUES (%s, %s, %s, %s, %s, %s)")
 
 
 class ExecutionMixin(OperationsMixin):
@@ -84,12 +80,14 @@ class ExecutionMixin(OperationsMixin):
         dead_ids: dict[uuid.UUID, uuid.UUID] = {}
         with transaction.atomic(using=self.using), b.connection.cursor() as cursor:
             if done:
-                cursor.executemany(_COMPLETE, [(o.result, at, b.uid(o.job.id), o.job.token)
-                                               for o in done])
-                if cursor.rowcount == len(done) or cursor.rowcount < 0:
-                    applied.extend(done)
-                else:
-                    applied.extend(self._still_ours(done, cursor))
+                landed = b.complete_jobs(cursor, [(o.job.id, o.job.token, o.result)
+                                                  for o in done], at)
+                for o in done:
+                    if o.job.id in landed:
+                        applied.append(o)
+                    else:
+                        logger.warning("superseded job=%s task=%s: a newer attempt owns the "
+                                       "job; result dropped", o.job.id, o.job.task_name)
             for o in others:
                 if self._finish_one(cursor, o, at):
                     applied.append(o)
@@ -101,10 +99,8 @@ class ExecutionMixin(OperationsMixin):
                 if o.kind in ("dead", "cancelled"):
                     verb = "failed" if o.kind == "dead" else "cancelled"
                     self.cancel_dependents([o.job.id], f"dependency {verb}: {o.job.id}")
-            cursor.executemany(_METRIC, [
-                (b.uid(o.job.id), o.job.task_name, o.job.queue, o.kind == "complete",
-                 o.wall_ms, at) for o in applied
-            ])
+            b.insert_metrics(cursor, [(b.uid(o.job.id), o.job.task_name, o.job.queue,
+                                       o.kind == "complete", o.wall_ms, at) for o in applied])
         self._finished_signals(applied, dead_ids)
         return len(applied)
 
@@ -123,20 +119,6 @@ class ExecutionMixin(OperationsMixin):
         if o.kind in ("retry", "dead") and o.error is not None:
             cursor.execute(_ERROR, [key[0], o.job.attempts, o.error, o.traceback, at])
         return True
-
-    def _still_ours(self, done: Sequence[Outcome], cursor: Any) -> list[Outcome]:
-        """After a short completion batch: which outcomes did land (token now completed)."""
-        b = self.backend
-        marks = ", ".join(["%s"] * len(done))
-        cursor.execute(f"SELECT id, claim_token FROM {JOB} WHERE status = 2 AND id IN ({marks})",
-                       [b.uid(o.job.id) for o in done])
-        landed = {(b.to_uuid(r[0]), r[1]) for r in cursor.fetchall()}
-        ours = [o for o in done if (o.job.id, o.job.token) in landed]
-        for o in done:
-            if (o.job.id, o.job.token) not in landed:
-                logger.warning("superseded job=%s task=%s: a newer attempt owns the job; "
-                               "result dropped", o.job.id, o.job.task_name)
-        return ours
 
     def _finished_signals(self, applied: Sequence[Outcome],
                           dead_ids: dict[uuid.UUID, uuid.UUID]) -> None:

@@ -30,6 +30,7 @@ INSERT_COLUMNS = (
     "scheduled_at", "expires_at", "result_ttl", "unique_key", "metadata", "cancel_requested",
     "has_dependencies",
 )
+METRIC_COLUMNS = ("job_id", "task_name", "queue", "succeeded", "wall_time_ms", "recorded_at")
 CLAIM_COLUMNS = (
     "id", "task_name", "queue", "args", "kwargs", "priority", "scheduled_at", "attempts",
     "retry_count", "max_retries", "timeout_ms", "soft_timeout_ms",
@@ -143,6 +144,29 @@ class Backend:
         cols = ", ".join(INSERT_COLUMNS)
         marks = ", ".join(["%s"] * len(INSERT_COLUMNS))
         return f"INSERT INTO {JOB} ({cols}) VALUES ({marks})"
+
+    # -- finish ----------------------------------------------------------------------------
+    def complete_jobs(self, cursor: Any, items: Sequence[tuple[uuid.UUID, str, str | None]],
+                      at: Any) -> set[uuid.UUID]:
+        """Mark (id, claim token, result) running attempts complete; return the ids that were
+        still owned by that attempt (a superseded attempt writes nothing)."""
+        cursor.executemany(
+            f"UPDATE {JOB} SET status = 2, result = %s, completed_at = %s, progress = 100 "
+            f"WHERE id = %s AND claim_token = %s AND status = 1",
+            [(result, at, self.uid(job_id), token) for job_id, token, result in items])
+        if cursor.rowcount == len(items):
+            return {job_id for job_id, _, _ in items}
+        marks = ", ".join(["%s"] * len(items))
+        cursor.execute(f"SELECT id, claim_token FROM {JOB} WHERE status = 2 AND id IN ({marks})",
+                       [self.uid(job_id) for job_id, _, _ in items])
+        landed = {(self.to_uuid(r[0]), r[1]) for r in cursor.fetchall()}
+        return {job_id for job_id, token, _ in items if (job_id, token) in landed}
+
+    def insert_metrics(self, cursor: Any, rows: Sequence[Sequence[Any]]) -> None:
+        """(job_id, task_name, queue, succeeded, wall_time_ms, recorded_at) rows."""
+        if rows:
+            cursor.executemany(f"INSERT INTO {METRIC} ({', '.join(METRIC_COLUMNS)}) "
+                               f"VALUES (%s, %s, %s, %s, %s, %s)", rows)
 
     # -- claim -----------------------------------------------------------------------------
     def ready_filter(self, queues: Sequence[str] | None) -> tuple[str, list[Any]]:

@@ -12,7 +12,16 @@ from typing import Any
 
 from django.db import connections
 
-from taskito.db.base import CLAIM_COLUMNS, INSERT_COLUMNS, JOB, Backend, ChangeWatcher, ClaimedJob
+from taskito.db.base import (
+    CLAIM_COLUMNS,
+    INSERT_COLUMNS,
+    JOB,
+    METRIC,
+    METRIC_COLUMNS,
+    Backend,
+    ChangeWatcher,
+    ClaimedJob,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +61,23 @@ class PostgreSQLBackend(Backend):
         with self.connection.cursor() as cursor:
             cursor.execute(sql, [*row, CHANNEL])
             return cursor.fetchone() is not None
+
+    # -- finish: one statement per batch instead of one per job (round trips cost here).
+    def complete_jobs(self, cursor: Any, items: Sequence[tuple[uuid.UUID, str, str | None]],
+                      at: Any) -> set[uuid.UUID]:
+        values = ", ".join(["(%s::uuid, %s::text, %s::text)"] * len(items))
+        cursor.execute(
+            f"UPDATE {JOB} t SET status = 2, result = v.result, completed_at = %s, "
+            f"progress = 100 FROM (VALUES {values}) AS v(id, token, result) "
+            f"WHERE t.id = v.id AND t.claim_token = v.token AND t.status = 1 RETURNING t.id",
+            [at, *(x for item in items for x in item)])
+        return {self.to_uuid(r[0]) for r in cursor.fetchall()}
+
+    def insert_metrics(self, cursor: Any, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(rows))
+            cursor.execute(f"INSERT INTO {METRIC} ({', '.join(METRIC_COLUMNS)}) "
+                           f"VALUES {values}", [x for row in rows for x in row])
 
     def claim(self, *, queues: Sequence[str] | None, limit: int, now: datetime,
               worker_id: str, token: str) -> list[ClaimedJob]:
