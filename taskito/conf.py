@@ -25,7 +25,7 @@ DEFAULTS: dict[str, Any] = {
     "CONCURRENCY": min(8, (os.cpu_count() or 1) * 2),
     "POLL_INTERVAL": 0.0005,  # seconds between cheap "did anything change?" checks
     "IDLE_RECHECK": 0.25,  # seconds between full ready-job checks when nothing changed
-    "IDLE_POLL_MAX": 0.005,  # after 1 s without work the poll interval grows to this
+    "IDLE_POLL_MAX": 0.002,  # after 1 s without work the poll interval grows to this
     "SQLITE_PRAGMAS": True,
 }
 

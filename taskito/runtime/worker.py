@@ -28,6 +28,9 @@ logger = logging.getLogger(__name__)
 
 #: how long to back off after a database error, doubling up to the maximum
 ERROR_BACKOFF = (0.05, 5.0)
+#: seconds of work (at the recent average job duration) a worker claims beyond its threads
+PREFETCH_SECONDS = 0.01
+MAX_PREFETCH = 64
 #: seconds between passes that cancel pending jobs past their `expires` time
 EXPIRE_EVERY = 1.0
 
@@ -56,8 +59,8 @@ class Worker:
         self.max_jobs = max_jobs
         self.worker_id = worker_id or make_worker_id()
         self.poll_interval = float(poll_interval or self.queue.poll_interval)
-        #: jobs held at once: `concurrency` running plus as many claimed and waiting
-        self.capacity = self.concurrency * 2 if prefetch is None else self.concurrency + prefetch
+        #: claimed jobs held beyond the running ones; None adapts it to the jobs' durations
+        self.prefetch = prefetch
         self.idle_recheck = float(idle_recheck or taskito_settings.IDLE_RECHECK)
         self.idle_poll_max = float(taskito_settings.IDLE_POLL_MAX)
         self.stop_event = threading.Event()
@@ -120,6 +123,7 @@ class _Loop:
         self.wait = worker.poll_interval
         self.last_activity = time.monotonic()
         self.last_expire = 0.0
+        self.avg_ms: float | None = None
 
     def run(self) -> None:
         w = self.w
@@ -150,12 +154,27 @@ class _Loop:
         except DatabaseError as exc:
             self._db_error("expire", exc)
 
-    def maybe_claim(self) -> tuple[bool, int]:
-        # Claim only once the hand-off buffer is half empty, then fill it: one claim statement
-        # then serves many jobs instead of one per freed slot.
+    def capacity(self) -> int:
+        """Jobs to hold at once: the running ones plus a claimed buffer. Unless set, the
+        buffer holds about PREFETCH_SECONDS of work at the jobs' recent average duration, so
+        short jobs are claimed in large batches and long jobs are not hoarded from other
+        workers."""
         w = self.w
-        free = w.capacity - self.in_flight
-        if free <= 0 or (self.in_flight and free < w.capacity // 2):
+        if w.prefetch is not None:
+            return w.concurrency + w.prefetch
+        if self.avg_ms is None:
+            return w.concurrency * 2
+        extra = int(w.concurrency * PREFETCH_SECONDS * 1000 / max(self.avg_ms, 0.001))
+        return w.concurrency + min(MAX_PREFETCH, extra)
+
+    def maybe_claim(self) -> tuple[bool, int]:
+        # Claim when a thread is idle or the buffer is half empty, then fill it: one claim
+        # statement then serves many jobs instead of one per freed slot.
+        w = self.w
+        capacity = self.capacity()
+        free = capacity - self.in_flight
+        if free <= 0 or (self.in_flight >= w.concurrency
+                         and free < max(1, (capacity - w.concurrency) // 2)):
             return False, 0
         now = time.monotonic()
         if not (self.check_now or now - self.last_check >= w.idle_recheck
@@ -211,6 +230,8 @@ class _Loop:
             while True:
                 if item is not None:
                     self.unflushed.append(item)
+                    self.avg_ms = item.wall_ms if self.avg_ms is None else (
+                        0.9 * self.avg_ms + 0.1 * item.wall_ms)
                     self.in_flight -= 1
                     self.active()
                 item = self.done.get_nowait()

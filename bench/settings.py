@@ -1,0 +1,48 @@
+"""Settings for bench/run.py: taskito plus the bench app, on a database chosen by environment.
+
+- BENCH_DB_PATH=<file>: a SQLite file (run.py makes a fresh one in a temp dir);
+- BENCH_DATABASE_URL=postgres://user:pass@host:port/<db> with BENCH_PG_NAME=<name>: the
+  PostgreSQL server of that URL, database <name> (run.py creates and drops it).
+"""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import unquote, urlparse
+
+SECRET_KEY = "taskito-bench"
+DEBUG = False
+USE_TZ = True
+TIME_ZONE = "UTC"
+INSTALLED_APPS = ["taskito", "bench.benchapp"]
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+
+def _database() -> dict[str, object]:
+    url = os.environ.get("BENCH_DATABASE_URL")
+    if url:
+        parsed = urlparse(url)
+        return {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": os.environ.get("BENCH_PG_NAME", "taskito_bench"),
+            "USER": unquote(parsed.username or "postgres"),
+            "PASSWORD": unquote(parsed.password or ""),
+            "HOST": parsed.hostname or "127.0.0.1",
+            "PORT": str(parsed.port or 5432),
+        }
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ.get("BENCH_DB_PATH", "bench.sqlite3"),
+        # what taskito's system check recommends (taskito.W001)
+        "OPTIONS": {"transaction_mode": "IMMEDIATE"},
+    }
+
+
+DATABASES = {"default": _database()}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"taskito": {"handlers": ["console"], "level": "WARNING"}},
+}

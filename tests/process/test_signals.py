@@ -1,0 +1,87 @@
+"""SIGTERM drains: the worker stops claiming, finishes what it holds, exits 0."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+from taskito.models import Job
+from taskito.states import JobStatus
+from tests.conftest import wait_for
+from tests.process.helpers import worker_argv
+from tests.testapp import tasks
+
+pytestmark = [pytest.mark.process, pytest.mark.django_db(transaction=True)]
+
+
+def _hold_one_job(spawn, tmp_path, *worker_args: str):
+    """Start a worker whose first job runs until tmp_path/release appears."""
+    release, started = tmp_path / "release", tmp_path / "started"
+    blocker = tasks.block_until.apply_async(args=(str(release), str(started), 30), priority=10)
+    worker = spawn("worker", worker_argv(*worker_args))
+    wait_for(lambda: started.exists() or worker.popen.poll() is not None, timeout=30)
+    assert started.exists(), worker.describe()
+    return worker, blocker, release
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_finishes_jobs_in_flight_claims_no_more_and_exits_zero(spawn, tmp_path, sig):
+    # Staged before the worker starts: a worker that kept claiming after the signal would run
+    # all of them (and, without --burst, never exit).
+    staged = tasks.add.map([(i, 1) for i in range(10)])
+    worker, blocker, release = _hold_one_job(spawn, tmp_path, "--concurrency", "1")
+
+    worker.popen.send_signal(sig)
+    wait_for(lambda: f"{sig.name} received" in worker.stderr, timeout=10)
+    assert worker.popen.poll() is None, "exited while a job was still running"
+    assert blocker.refresh().status == "running"
+    release.touch()  # only now can the running job finish
+
+    assert worker.wait(timeout=30) == 0, worker.describe()
+    assert blocker.result(timeout=1) == "released"
+    assert not Job.objects.filter(status=JobStatus.RUNNING).exists()
+    claimed = Job.objects.filter(attempts__gt=0)
+    # whatever the worker held (the blocker plus its small prefetch) finished ...
+    assert set(claimed.values_list("status", flat=True)) == {JobStatus.COMPLETE}
+    # ... and the rest was never claimed
+    unclaimed = [j for j in staged if j.refresh().status == "pending"]
+    assert len(unclaimed) >= 5
+    assert f"stopped after {claimed.count()} jobs" in worker.stdout
+
+
+def test_jobs_enqueued_after_sigterm_are_not_claimed(spawn, tmp_path):
+    worker, blocker, release = _hold_one_job(spawn, tmp_path, "--concurrency", "4")
+
+    worker.popen.send_signal(signal.SIGTERM)
+    wait_for(lambda: "SIGTERM received" in worker.stderr, timeout=10)
+    late = tasks.add.map([(i, 1) for i in range(5)])  # the worker has free slots
+    release.touch()
+
+    assert worker.wait(timeout=30) == 0, worker.describe()
+    assert blocker.result(timeout=1) == "released"
+    assert {j.refresh().status for j in late} == {"pending"}
+    assert Job.objects.filter(attempts__gt=0).count() == 1
+
+
+def test_second_sigterm_exits_at_once(spawn, tmp_path):
+    worker, blocker, _release = _hold_one_job(spawn, tmp_path)
+
+    worker.popen.send_signal(signal.SIGTERM)
+    wait_for(lambda: "SIGTERM received" in worker.stderr, timeout=10)
+    worker.popen.send_signal(signal.SIGTERM)
+
+    assert worker.wait(timeout=10) == 128 + signal.SIGTERM
+    # Left running for the lifeline to requeue; never marked done by a worker that quit.
+    assert blocker.refresh().status == "running"
+
+
+def test_sigterm_on_an_idle_worker_exits_zero_promptly(spawn):
+    worker = spawn("worker", worker_argv())
+    wait_for(lambda: "taskito worker" in worker.stdout or worker.popen.poll() is not None,
+             timeout=30)
+
+    worker.popen.send_signal(signal.SIGTERM)
+
+    assert worker.wait(timeout=10) == 0, worker.describe()
+    assert "stopped after 0 jobs" in worker.stdout
