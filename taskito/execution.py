@@ -95,6 +95,8 @@ class ExecutionMixin(OperationsMixin):
                         dead_ids[o.job.id] = new_id()
                         cursor.execute(_DEAD_LETTER, [b.uid(dead_ids[o.job.id]), at,
                                                       b.uid(o.job.id)])
+            b.notify_finished(cursor, [o.job.id for o in applied
+                                       if o.kind in ("dead", "cancelled")])
             for o in applied:
                 if o.kind in ("dead", "cancelled"):
                     verb = "failed" if o.kind == "dead" else "cancelled"

@@ -58,6 +58,7 @@ class OperationsMixin(InspectionMixin):
                                                              self.backend.uid(jid)])
             if cursor.rowcount != 1:
                 return False
+            self.backend.notify_finished(cursor, [jid])
             self.cancel_dependents([jid], f"dependency cancelled: {jid}")
         return True
 
@@ -81,6 +82,7 @@ class OperationsMixin(InspectionMixin):
                     f"UPDATE {JOB} SET status = 5, completed_at = %s, error = %s "
                     f"WHERE id = %s AND status = 0",
                     [(now, reason, b.uid(c)) for c in children])
+                b.notify_finished(cursor, children)
                 total += len(children)
                 frontier = children
         return total
@@ -95,6 +97,7 @@ class OperationsMixin(InspectionMixin):
                            f"WHERE status = 0 AND expires_at IS NOT NULL AND expires_at <= %s "
                            f"RETURNING id", ["expired", at, at])
             expired = [b.to_uuid(r[0]) for r in cursor.fetchall()]
+            b.notify_finished(cursor, expired)
             for jid in expired:
                 self.cancel_dependents([jid], f"dependency cancelled: {jid}")
         return len(expired)

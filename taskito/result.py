@@ -117,19 +117,20 @@ class JobResult:
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
             raise ValueError(f"timeout must be a number of seconds > 0, not {timeout!r}")
         deadline = time.monotonic() + timeout
-        watcher = self.queue.backend.watcher(poll_interval or self.queue.poll_interval)
-        watcher.reset()
-        while True:
-            self.refresh()
-            if self._row["status"] in TERMINAL:
-                return self._outcome()
-            while not watcher.changed():
+        # The watcher starts listening before the first read, so a finish in between is seen.
+        watcher = self.queue.backend.job_watcher(self.id,
+                                                 poll_interval or self.queue.poll_interval)
+        try:
+            while True:
+                self.refresh()
+                if self._row["status"] in TERMINAL:
+                    return self._outcome()
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise TimeoutError(
-                        f"job {self.id} is still {self.status} after {timeout} s"
-                    )
-                time.sleep(min(watcher.interval, remaining))
+                    raise TimeoutError(f"job {self.id} is still {self.status} after {timeout} s")
+                watcher.wait(remaining)
+        finally:
+            watcher.close()
 
     async def aresult(self, timeout: float = 30, poll_interval: float | None = None) -> Any:
         """`result()` for async code; waits in a worker thread, not on the event loop."""

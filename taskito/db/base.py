@@ -84,6 +84,16 @@ class ChangeWatcher:
         self._last = time.monotonic()
         self.interval = self.base_interval
 
+    def wait(self, timeout: float) -> bool:
+        """Block up to `timeout` seconds until `changed()` says yes; False on timeout."""
+        deadline = time.monotonic() + timeout
+        while not self.changed():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            time.sleep(min(self.interval, remaining))
+        return True
+
     def close(self) -> None:
         """Release what the watcher holds (a listening connection, a thread)."""
 
@@ -136,6 +146,10 @@ class Backend:
         if copied:
             self.notify_new_jobs(cursor)
         return copied
+
+    def notify_finished(self, cursor: Any, job_ids: Sequence[uuid.UUID]) -> None:
+        """Tell result() waiters that these jobs reached a final status (not completions,
+        which `complete_jobs` announces); none by default."""
 
     def notify_new_jobs(self, cursor: Any) -> None:
         """Tell listening workers that jobs were added (delivered on commit); none by default."""
@@ -200,6 +214,12 @@ class Backend:
         """A cheap 'has anything changed?' probe for idle loops. A watcher that learns of
         changes by itself (LISTEN) calls `wake` so a sleeping loop need not wait it out."""
         return ChangeWatcher(self, max(interval, 0.0005), self.fallback_interval)
+
+    def job_watcher(self, job_id: uuid.UUID, interval: float) -> ChangeWatcher:
+        """A watcher for one job's outcome (JobResult.result waits on it)."""
+        watcher = self.watcher(interval)
+        watcher.reset()
+        return watcher
 
     def configure_connection(self, connection: BaseDatabaseWrapper) -> None:
         """Per-connection set-up (pragmas); nothing by default."""

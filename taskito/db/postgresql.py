@@ -26,6 +26,8 @@ from taskito.db.base import (
 logger = logging.getLogger(__name__)
 
 CHANNEL = "taskito_jobs"
+#: finished job ids (one notification each), for JobResult.result() waiters
+DONE_CHANNEL = "taskito_done"
 #: with LISTEN working, the time-based fallback check only covers lost notifications
 LISTEN_FALLBACK = 1.0
 RECONNECT_BACKOFF = (0.1, 5.0)
@@ -67,11 +69,16 @@ class PostgreSQLBackend(Backend):
                       at: Any) -> set[uuid.UUID]:
         values = ", ".join(["(%s::uuid, %s::text, %s::text)"] * len(items))
         cursor.execute(
-            f"UPDATE {JOB} t SET status = 2, result = v.result, completed_at = %s, "
-            f"progress = 100 FROM (VALUES {values}) AS v(id, token, result) "
-            f"WHERE t.id = v.id AND t.claim_token = v.token AND t.status = 1 RETURNING t.id",
-            [at, *(x for item in items for x in item)])
+            f"WITH done AS (UPDATE {JOB} t SET status = 2, result = v.result, "
+            f"completed_at = %s, progress = 100 FROM (VALUES {values}) AS v(id, token, result) "
+            f"WHERE t.id = v.id AND t.claim_token = v.token AND t.status = 1 RETURNING t.id) "
+            f"SELECT id, pg_notify(%s, id::text) FROM done",
+            [at, *(x for item in items for x in item), DONE_CHANNEL])
         return {self.to_uuid(r[0]) for r in cursor.fetchall()}
+
+    def notify_finished(self, cursor: Any, job_ids: Sequence[uuid.UUID]) -> None:
+        for job_id in job_ids:
+            cursor.execute("SELECT pg_notify(%s, %s)", [DONE_CHANNEL, str(job_id)])
 
     def insert_metrics(self, cursor: Any, rows: Sequence[Sequence[Any]]) -> None:
         if rows:
@@ -97,6 +104,12 @@ class PostgreSQLBackend(Backend):
             cursor.execute(sql, [now, now, *params, limit, now, worker_id, token])
             rows = cursor.fetchall()
         return self._claimed(rows, token)
+
+    def job_watcher(self, job_id: uuid.UUID, interval: float) -> ChangeWatcher:
+        connection = self.connection
+        if connection.in_atomic_block:  # notifications arrive only between transactions
+            return super().job_watcher(job_id, interval)
+        return DoneWatcher(self, job_id)
 
     def watcher(self, interval: float, wake: Callable[[], None] | None = None) -> ChangeWatcher:
         if wake is None:  # a one-off wait (JobResult.result): poll, backing off
@@ -166,3 +179,33 @@ class NotifyWatcher(ChangeWatcher):
                     wrapper.close()
                 except Exception:
                     logger.debug("closing the LISTEN connection failed", exc_info=True)
+
+
+class DoneWatcher(ChangeWatcher):
+    """LISTENs on the caller's own connection (autocommit) for one job's finish."""
+
+    def __init__(self, backend: Backend, job_id: uuid.UUID) -> None:
+        super().__init__(backend, LISTEN_FALLBACK)
+        self.job_id = str(job_id)
+        with backend.connection.cursor() as cursor:
+            cursor.execute(f"LISTEN {DONE_CHANNEL}")
+
+    def wait(self, timeout: float) -> bool:
+        connection = self.backend.connection
+        raw: Any = connection.connection
+        # At most LISTEN_FALLBACK at a time, so a lost notification costs a re-read, no more.
+        notes = raw.notifies(timeout=min(timeout, LISTEN_FALLBACK))
+        try:
+            with connection.wrap_database_errors:
+                for note in notes:
+                    if note.payload == self.job_id:
+                        return True
+        finally:
+            notes.close()  # releases the connection's lock at once
+        return False
+
+    def close(self) -> None:
+        connection = self.backend.connection
+        if connection.connection is not None and not connection.in_atomic_block:
+            with connection.cursor() as cursor:
+                cursor.execute(f"UNLISTEN {DONE_CHANNEL}")
