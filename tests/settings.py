@@ -76,6 +76,9 @@ def _database() -> dict[str, object]:
         "HOST": parsed.hostname or "127.0.0.1",
         "PORT": str(parsed.port or 5432),
         "TEST": {"NAME": test_name},
+        # Worker subprocesses keep their task threads' connections between jobs, as the
+        # README advises for workers whose tasks use the database.
+        "CONN_MAX_AGE": 60 if in_child else 0,
     }
 
 

@@ -202,3 +202,13 @@ def waits_on_other_job(other_id: str) -> Any:
     other = queue.get_job(other_id)
     assert other is not None
     return other.result(timeout=1)
+
+
+@queue.task(max_retries=0)
+def count_execution(tag: str) -> None:
+    """Insert one row per execution into taskito_test_executions on the task thread's own
+    connection (the table is created by the test)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("INSERT INTO taskito_test_executions (tag) VALUES (%s)", [tag])
