@@ -27,6 +27,9 @@ DEFAULTS: dict[str, Any] = {
     "IDLE_RECHECK": 0.25,  # seconds between full ready-job checks when nothing changed
     "IDLE_POLL_MAX": 0.002,  # after 1 s without work the poll interval grows to this
     "SQLITE_PRAGMAS": True,
+    "HEARTBEAT_INTERVAL": 5.0,  # seconds between a worker's heartbeats (and rescue passes)
+    "WORKER_STALE_AFTER": 30.0,  # a worker silent this long is dead; its jobs are rescued
+    "DRAIN_TIMEOUT": 30.0,  # seconds a stopping worker waits for running jobs
 }
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -44,11 +47,15 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "IDLE_RECHECK": (int, float),
     "IDLE_POLL_MAX": (int, float),
     "SQLITE_PRAGMAS": (bool,),
+    "HEARTBEAT_INTERVAL": (int, float),
+    "WORKER_STALE_AFTER": (int, float),
+    "DRAIN_TIMEOUT": (int, float),
 }
 
-_NON_NEGATIVE = {"RESULT_TTL", "DEFAULT_MAX_RETRIES", "DEFAULT_TIMEOUT", "DEFAULT_RETRY_BACKOFF"}
+_NON_NEGATIVE = {"RESULT_TTL", "DEFAULT_MAX_RETRIES", "DEFAULT_TIMEOUT", "DEFAULT_RETRY_BACKOFF",
+                 "DRAIN_TIMEOUT"}
 _POSITIVE = {"CONCURRENCY", "POLL_INTERVAL", "IDLE_RECHECK", "IDLE_POLL_MAX",
-             "DEFAULT_MAX_RETRY_DELAY"}
+             "DEFAULT_MAX_RETRY_DELAY", "HEARTBEAT_INTERVAL", "WORKER_STALE_AFTER"}
 
 
 def validate(values: dict[str, Any]) -> None:

@@ -9,10 +9,10 @@ from typing import Any, ParamSpec, TypeVar, overload
 from asgiref.sync import sync_to_async
 
 from taskito.enqueueing import EnqueueMixin
-from taskito.execution import ExecutionMixin
 from taskito.inspection import InspectionMixin
 from taskito.operations import OperationsMixin
 from taskito.registry import build_spec, registry
+from taskito.supervision import SupervisionMixin
 from taskito.task import Task
 
 P = ParamSpec("P")
@@ -31,7 +31,7 @@ def async_twin[**P, R](fn: Callable[P, R]) -> Callable[P, Coroutine[Any, Any, R]
     return twin
 
 
-class Queue(ExecutionMixin):
+class Queue(SupervisionMixin):
     """A queue over one database alias. Defaults come from keyword arguments, else from the
     TASKITO setting (read when first needed, never at import time)."""
 

@@ -3,6 +3,7 @@ or PostgreSQL when TASKITO_TEST_DATABASE_URL is set."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from urllib.parse import urlparse
@@ -87,7 +88,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 TASKITO = {
     "DEFAULT_RETRY_BACKOFF": 0.0,
+    # process tests pass short heartbeat / stale times to their workers this way
+    **json.loads(os.environ.get("TASKITO_TEST_OVERRIDES", "{}")),
 }
+
+# Django's Tasks framework runs on taskito (tests/backends); any queue name is valid.
+TASKS = {"default": {"BACKEND": "taskito.backends.TaskitoBackend", "QUEUES": []}}
 
 LOGGING = {
     "version": 1,

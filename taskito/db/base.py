@@ -204,10 +204,14 @@ class Backend:
         raise NotImplementedError
 
     def _claimed(self, rows: Iterable[Sequence[Any]], token: str) -> list[ClaimedJob]:
-        jobs = [ClaimedJob(self.to_uuid(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8],
-                           r[9], r[10], r[11], token) for r in rows]
+        jobs = [self.claimed_job(r, token) for r in rows]
         jobs.sort(key=lambda j: (-j.priority, j.scheduled_at, j.id))
         return jobs
+
+    def claimed_job(self, r: Sequence[Any], token: str) -> ClaimedJob:
+        """A ClaimedJob from a row of CLAIM_COLUMNS."""
+        return ClaimedJob(self.to_uuid(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8],
+                          r[9], r[10], r[11], token)
 
     # -- waiting ---------------------------------------------------------------------------
     def watcher(self, interval: float, wake: Callable[[], None] | None = None) -> ChangeWatcher:

@@ -23,6 +23,7 @@ from taskito.execution import Outcome, OutcomeKind
 from taskito.queue import Queue
 from taskito.queue import queue as default_queue
 from taskito.runtime.executor import Executor
+from taskito.runtime.lifeline import Lifeline
 
 logger = logging.getLogger(__name__)
 
@@ -31,8 +32,6 @@ ERROR_BACKOFF = (0.05, 5.0)
 #: seconds of work (at the recent average job duration) a worker claims beyond its threads
 PREFETCH_SECONDS = 0.01
 MAX_PREFETCH = 64
-#: seconds between passes that cancel pending jobs past their `expires` time
-EXPIRE_EVERY = 1.0
 
 
 def make_worker_id() -> str:
@@ -46,7 +45,9 @@ class Worker:
                  concurrency: int | None = None, burst: bool = False,
                  max_jobs: int | None = None, worker_id: str | None = None,
                  poll_interval: float | None = None, idle_recheck: float | None = None,
-                 prefetch: int | None = None) -> None:
+                 prefetch: int | None = None, drain_timeout: float | None = None,
+                 heartbeat_interval: float | None = None,
+                 stale_after: float | None = None) -> None:
         self.queue = queue or default_queue
         self.queues = list(queues) if queues else None
         self.concurrency = int(taskito_settings.CONCURRENCY if concurrency is None
@@ -63,9 +64,15 @@ class Worker:
         self.prefetch = prefetch
         self.idle_recheck = float(idle_recheck or taskito_settings.IDLE_RECHECK)
         self.idle_poll_max = float(taskito_settings.IDLE_POLL_MAX)
+        self.drain_timeout = float(taskito_settings.DRAIN_TIMEOUT if drain_timeout is None
+                                   else drain_timeout)
+        self.heartbeat_interval = heartbeat_interval
+        self.stale_after = stale_after
         self.stop_event = threading.Event()
         self.processed = 0
         self.claimed = 0
+        #: jobs put back to pending because the drain timeout ran out
+        self.abandoned = 0
 
     def stop(self) -> None:
         """Stop claiming; `run()` returns once the jobs in flight are finished."""
@@ -111,9 +118,18 @@ class _Loop:
         self.w = worker
         self.pool = ThreadPoolExecutor(worker.concurrency, thread_name_prefix="taskito-job")
         self.executor = Executor(worker.queue)
-        #: finished outcomes, and None when a LISTEN watcher hears of new jobs
-        self.done: SimpleQueue[Outcome | None] = SimpleQueue()
+        #: finished outcomes; a ClaimedJob that was not started because the worker is stopping;
+        #: None when a LISTEN watcher hears of new jobs
+        self.done: SimpleQueue[Outcome | ClaimedJob | None] = SimpleQueue()
         self.in_flight = 0
+        self.running: dict[uuid.UUID, ClaimedJob] = {}
+        self.unstarted: list[ClaimedJob] = []
+        self.stopping_since: float | None = None
+        self.lifeline = Lifeline(worker.queue, worker_id=worker.worker_id,
+                                 queues=",".join(worker.queues or []) or "*",
+                                 concurrency=worker.concurrency,
+                                 heartbeat_interval=worker.heartbeat_interval,
+                                 stale_after=worker.stale_after)
         self.unflushed: list[Outcome] = []
         self.watcher = worker.queue.backend.watcher(worker.poll_interval,
                                                     wake=lambda: self.done.put(None))
@@ -122,20 +138,20 @@ class _Loop:
         self.backoff = 0.0
         self.wait = worker.poll_interval
         self.last_activity = time.monotonic()
-        self.last_expire = 0.0
         self.avg_ms: float | None = None
 
     def run(self) -> None:
         w = self.w
+        self.lifeline.beat()  # before the first claim, so a rescue never mistakes us for dead
         while True:
             self.collect(block=False)
             self.flush()
             if w.stop_event.is_set() or (w.max_jobs is not None and w.claimed >= w.max_jobs):
-                if self.in_flight == 0 and not self.unflushed:
+                if self.drained():
                     return
                 self.collect(block=True)
                 continue
-            self.maybe_expire()
+            self.lifeline.tick()
             checked, got = self.maybe_claim()
             if w.burst and checked and got == 0 and self.in_flight == 0 and not self.unflushed:
                 return
@@ -144,15 +160,28 @@ class _Loop:
             else:
                 self.collect(block=True)
 
-    def maybe_expire(self) -> None:
+    def drained(self) -> bool:
+        """While stopping: True once nothing runs, or when the drain timeout ran out (then the
+        jobs still running go back to pending for another worker to take at once)."""
+        if self.in_flight == 0 and not self.unflushed and not self.unstarted:
+            return True
+        self.lifeline.tick()  # keep heartbeating while draining
         now = time.monotonic()
-        if now - self.last_expire < EXPIRE_EVERY:
-            return
-        self.last_expire = now
-        try:
-            self.w.queue.expire_due()
-        except DatabaseError as exc:
-            self._db_error("expire", exc)
+        if self.stopping_since is None:
+            self.stopping_since = now
+        if self.in_flight and now - self.stopping_since >= self.w.drain_timeout:
+            jobs = list(self.running.values())
+            try:
+                self.w.abandoned = self.w.queue.requeue(jobs)
+            except DatabaseError as exc:
+                logger.error("drain timeout: could not requeue %d jobs (%s); the lifeline "
+                             "will rescue them", len(jobs), exc)
+                self.w.abandoned = len(jobs)
+            logger.warning("drain timeout after %.0fs: %d running jobs put back to pending",
+                           self.w.drain_timeout, len(jobs))
+            self.flush()
+            return True
+        return False
 
     def capacity(self) -> int:
         """Jobs to hold at once: the running ones plus a claimed buffer. Unless set, the
@@ -190,6 +219,7 @@ class _Loop:
         self.backoff = 0.0
         self.check_now = len(jobs) == limit
         for job in jobs:
+            self.running[job.id] = job
             self.pool.submit(self._execute, job)
         self.in_flight += len(jobs)
         w.claimed += len(jobs)
@@ -203,6 +233,9 @@ class _Loop:
             return False
 
     def _execute(self, job: ClaimedJob) -> None:
+        if self.w.stop_event.is_set():  # claimed, but the worker is stopping: hand it back
+            self.done.put(job)
+            return
         try:
             outcome = self.executor(job)
         except BaseException as exc:  # the executor catches task errors; this is a bug guard
@@ -228,7 +261,12 @@ class _Loop:
         try:
             item = self.done.get(timeout=self.idle_wait()) if block else self.done.get_nowait()
             while True:
-                if item is not None:
+                if isinstance(item, ClaimedJob):
+                    self.unstarted.append(item)
+                    self.running.pop(item.id, None)
+                    self.in_flight -= 1
+                elif item is not None:
+                    self.running.pop(item.job.id, None)
                     self.unflushed.append(item)
                     self.avg_ms = item.wall_ms if self.avg_ms is None else (
                         0.9 * self.avg_ms + 0.1 * item.wall_ms)
@@ -239,6 +277,12 @@ class _Loop:
             pass
 
     def flush(self) -> None:
+        if self.unstarted:
+            try:
+                self.w.queue.requeue(self.unstarted)
+                self.unstarted = []
+            except DatabaseError as exc:
+                self._db_error("requeue", exc)
         if not self.unflushed:
             return
         try:
@@ -263,7 +307,10 @@ class _Loop:
 
     def close(self) -> None:
         self.watcher.close()
-        self.pool.shutdown(wait=True)
+        # After a drain timeout the jobs still running were handed back: do not wait for them
+        # (their late results are fenced off by the claim token).
+        self.pool.shutdown(wait=not self.w.abandoned, cancel_futures=bool(self.w.abandoned))
+        self.lifeline.close()
         self.collect(block=False)
         for _ in range(20):
             if not self.unflushed:

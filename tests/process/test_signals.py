@@ -42,12 +42,16 @@ def test_signal_finishes_jobs_in_flight_claims_no_more_and_exits_zero(spawn, tmp
     assert blocker.result(timeout=1) == "released"
     assert not Job.objects.filter(status=JobStatus.RUNNING).exists()
     claimed = Job.objects.filter(attempts__gt=0)
-    # whatever the worker held (the blocker plus its small prefetch) finished ...
-    assert set(claimed.values_list("status", flat=True)) == {JobStatus.COMPLETE}
-    # ... and the rest was never claimed
+    # what the worker held either ran to completion (the blocker) or, claimed into its
+    # prefetch buffer but not started, went back to pending for another worker ...
+    assert set(claimed.values_list("status", flat=True)) <= {JobStatus.COMPLETE,
+                                                             JobStatus.PENDING}
+    assert claimed.filter(status=JobStatus.PENDING, worker_id__isnull=False).count() == 0
+    # ... and nothing else was claimed after the signal
     unclaimed = [j for j in staged if j.refresh().status == "pending"]
     assert len(unclaimed) >= 5
-    assert f"stopped after {claimed.count()} jobs" in worker.stdout
+    completed = claimed.filter(status=JobStatus.COMPLETE).count()
+    assert f"stopped after {completed} jobs" in worker.stdout
 
 
 def test_jobs_enqueued_after_sigterm_are_not_claimed(spawn, tmp_path):

@@ -212,3 +212,36 @@ def count_execution(tag: str) -> None:
 
     with connection.cursor() as cursor:
         cursor.execute("INSERT INTO taskito_test_executions (tag) VALUES (%s)", [tag])
+
+
+@queue.task(max_retries=3, retry_delays=[0])
+def record_slow(path: str, value: str, seconds: float = 0.005) -> None:
+    """Append a line per execution (O_APPEND, one write) after a short pause."""
+    import time
+
+    time.sleep(seconds)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    try:
+        os.write(fd, f"{value}\n".encode())
+    finally:
+        os.close(fd)
+
+
+@queue.task(max_retries=2, retry_delays=[0])
+def poison() -> None:
+    """Kills whichever worker runs it."""
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@queue.task(max_retries=1, retry_delays=[0])
+def first_attempt_waits(started_dir: str, release_path: str) -> int:
+    """The first attempt waits for `release_path`; every attempt returns its worker's pid."""
+    import time
+    from pathlib import Path
+
+    Path(started_dir, str(os.getpid())).touch()
+    if current_job.retry_count == 0:
+        deadline = time.monotonic() + 60
+        while not os.path.exists(release_path) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    return os.getpid()

@@ -31,6 +31,10 @@ class Command(BaseCommand):
         parser.add_argument("--poll-interval", type=float, default=None,
                             help="seconds between cheap change checks when idle")
         parser.add_argument("--worker-id", default=None, help="name shown in logs and admin")
+        parser.add_argument("--drain-timeout", type=float, default=None,
+                            help="seconds to let running jobs finish after SIGTERM/SIGINT "
+                                 "before putting them back to pending (default: TASKITO "
+                                 "DRAIN_TIMEOUT, 30)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         queues = [q.strip() for q in options["queues"].split(",") if q.strip()] or None
@@ -39,13 +43,24 @@ class Command(BaseCommand):
                 raise CommandError(f"--{name.replace('_', '-')} must be >= 1")
         if options["poll_interval"] is not None and options["poll_interval"] <= 0:
             raise CommandError("--poll-interval must be > 0")
+        if options["drain_timeout"] is not None and options["drain_timeout"] < 0:
+            raise CommandError("--drain-timeout must be >= 0")
         self._check_database()
         worker = Worker(default_queue, queues=queues, concurrency=options["concurrency"],
                         burst=options["burst"], max_jobs=options["max_jobs"],
-                        worker_id=options["worker_id"], poll_interval=options["poll_interval"])
+                        worker_id=options["worker_id"], poll_interval=options["poll_interval"],
+                        drain_timeout=options["drain_timeout"])
         self._install_signals(worker)
         self._banner(worker)
         processed = worker.run()
+        if worker.abandoned:
+            # Threads still run the jobs that were handed back; they cannot be stopped, and
+            # their late results are fenced off, so leave without waiting for them.
+            self.stderr.write(f"taskito worker {worker.worker_id}: drain timeout, "
+                              f"{worker.abandoned} running jobs put back to pending")
+            self.stdout.flush()
+            self.stderr.flush()
+            os._exit(1)
         if options["verbosity"] >= 1:
             self.stdout.write(f"taskito worker {worker.worker_id} stopped after {processed} "
                               "jobs")

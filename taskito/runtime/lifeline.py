@@ -1,0 +1,79 @@
+"""Heartbeats, the lifeline lease and its duties (rescue lost jobs, expire due ones)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from django.db import DatabaseError
+from django.utils import timezone
+
+from taskito.conf import taskito_settings
+
+if TYPE_CHECKING:
+    from taskito.queue import Queue
+
+logger = logging.getLogger(__name__)
+
+LEASE_NAME = "lifeline"
+#: seconds between lease renewals (and expiry passes) of the lease holder
+LEASE_EVERY = 1.0
+
+
+class Lifeline:
+    """Run by every worker's loop: a heartbeat every HEARTBEAT_INTERVAL, and an attempt at
+    the lifeline lease every second. The one holder across all processes and hosts expires
+    due jobs and, every HEARTBEAT_INTERVAL, rescues the jobs of workers silent for
+    WORKER_STALE_AFTER seconds."""
+
+    def __init__(self, queue: Queue, *, worker_id: str, queues: str, concurrency: int,
+                 heartbeat_interval: float | None = None,
+                 stale_after: float | None = None) -> None:
+        self.queue = queue
+        self.worker_id = worker_id
+        self.queues = queues
+        self.concurrency = concurrency
+        self.heartbeat_interval = float(heartbeat_interval
+                                        or taskito_settings.HEARTBEAT_INTERVAL)
+        self.stale_after = float(stale_after or taskito_settings.WORKER_STALE_AFTER)
+        self.started_at = timezone.now()
+        self.leader = False
+        self._last_beat = self._last_lease = self._last_rescue = float("-inf")
+
+    def tick(self, now: datetime | None = None) -> None:
+        """Do whatever is due; database errors are logged and retried on the next tick."""
+        clock = time.monotonic()
+        try:
+            if clock - self._last_beat >= self.heartbeat_interval:
+                self.beat(now)
+                self._last_beat = clock
+            if clock - self._last_lease >= LEASE_EVERY:
+                self._last_lease = clock
+                self.leader = self.queue.acquire_lease(
+                    LEASE_NAME, self.worker_id, ttl=2 * self.heartbeat_interval, now=now)
+                if self.leader:
+                    self.queue.expire_due(now)
+            if self.leader and clock - self._last_rescue >= self.heartbeat_interval:
+                self._last_rescue = clock
+                self.queue.rescue_lost_jobs(self.stale_after, now=now)
+        except DatabaseError as exc:
+            logger.warning("lifeline: database error, retrying on the next tick: %s", exc)
+
+    def beat(self, now: datetime | None = None) -> None:
+        self.queue.heartbeat(worker_id=self.worker_id, hostname=socket.gethostname(),
+                             pid=os.getpid(), queues=self.queues,
+                             concurrency=self.concurrency, started_at=self.started_at,
+                             now=now)
+
+    def close(self) -> None:
+        """On a clean exit: drop the heartbeat row and hand the lease back."""
+        try:
+            if self.leader:
+                self.queue.release_lease(LEASE_NAME, self.worker_id)
+            self.queue.forget_worker(self.worker_id)
+        except DatabaseError as exc:
+            logger.warning("lifeline: could not remove worker %s: %s", self.worker_id, exc)
