@@ -119,6 +119,12 @@ class QueueBase:
         return ReplayHistory
 
     @property
+    def periodic_model(self) -> Any:
+        from taskito.models import PeriodicTask
+
+        return PeriodicTask
+
+    @property
     def queue_state_model(self) -> Any:
         from taskito.models import QueueState
 

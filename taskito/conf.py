@@ -30,6 +30,7 @@ DEFAULTS: dict[str, Any] = {
     "HEARTBEAT_INTERVAL": 5.0,  # seconds between a worker's heartbeats (and rescue passes)
     "WORKER_STALE_AFTER": 30.0,  # a worker silent this long is dead; its jobs are rescued
     "DRAIN_TIMEOUT": 30.0,  # seconds a stopping worker waits for running jobs
+    "PURGE_INTERVAL": 60.0,  # seconds between result-TTL clean-ups (by the lifeline leader)
 }
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -50,12 +51,14 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "HEARTBEAT_INTERVAL": (int, float),
     "WORKER_STALE_AFTER": (int, float),
     "DRAIN_TIMEOUT": (int, float),
+    "PURGE_INTERVAL": (int, float),
 }
 
 _NON_NEGATIVE = {"RESULT_TTL", "DEFAULT_MAX_RETRIES", "DEFAULT_TIMEOUT", "DEFAULT_RETRY_BACKOFF",
                  "DRAIN_TIMEOUT"}
 _POSITIVE = {"CONCURRENCY", "POLL_INTERVAL", "IDLE_RECHECK", "IDLE_POLL_MAX",
-             "DEFAULT_MAX_RETRY_DELAY", "HEARTBEAT_INTERVAL", "WORKER_STALE_AFTER"}
+             "DEFAULT_MAX_RETRY_DELAY", "HEARTBEAT_INTERVAL", "WORKER_STALE_AFTER",
+             "PURGE_INTERVAL"}
 
 
 def validate(values: dict[str, Any]) -> None:

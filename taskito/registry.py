@@ -117,6 +117,7 @@ class Registry:
 
     def __init__(self) -> None:
         self._tasks: dict[str, TaskSpec] = {}
+        self._periodic: dict[str, PeriodicSpec] = {}
         self._lock = threading.Lock()
 
     def register(self, spec: TaskSpec) -> None:
@@ -138,12 +139,32 @@ class Registry:
     def find(self, name: str) -> TaskSpec | None:
         return self._tasks.get(name)
 
+    def add_periodic(self, spec: PeriodicSpec) -> None:
+        with self._lock:
+            self._periodic[spec.name] = spec
+
+    def periodic(self) -> list[PeriodicSpec]:
+        return list(self._periodic.values())
+
     def names(self) -> Sequence[str]:
         return sorted(self._tasks)
 
     def unregister(self, name: str) -> None:
         with self._lock:
             self._tasks.pop(name, None)
+
+
+@dataclass(frozen=True)
+class PeriodicSpec:
+    """A schedule declared in code with @queue.periodic; workers sync it into PeriodicTask."""
+
+    name: str
+    task_name: str
+    cron: str
+    args: tuple[Any, ...] = ()
+    kwargs: tuple[tuple[str, Any], ...] = ()
+    queue: str | None = None
+    timezone: str = "UTC"
 
 
 def _origin(func: Callable[..., Any]) -> tuple[str, str]:

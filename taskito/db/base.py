@@ -182,6 +182,12 @@ class Backend:
             cursor.executemany(f"INSERT INTO {METRIC} ({', '.join(METRIC_COLUMNS)}) "
                                f"VALUES (%s, %s, %s, %s, %s, %s)", rows)
 
+    def expired_by_own_ttl(self, statuses: Sequence[int], now: datetime,
+                           limit: int) -> list[Any]:
+        """Ids of finished jobs whose own result_ttl has run out (date arithmetic differs
+        per database)."""
+        raise NotImplementedError
+
     # -- claim -----------------------------------------------------------------------------
     def ready_filter(self, queues: Sequence[str] | None) -> tuple[str, list[Any]]:
         """WHERE clause (over alias j) and its leading parameters, `now` twice, left to fill."""

@@ -13,6 +13,7 @@ from django.db import DatabaseError
 from django.utils import timezone
 
 from taskito.conf import taskito_settings
+from taskito.registry import registry
 
 if TYPE_CHECKING:
     from taskito.queue import Queue
@@ -27,8 +28,9 @@ LEASE_EVERY = 1.0
 class Lifeline:
     """Run by every worker's loop: a heartbeat every HEARTBEAT_INTERVAL, and an attempt at
     the lifeline lease every second. The one holder across all processes and hosts expires
-    due jobs and, every HEARTBEAT_INTERVAL, rescues the jobs of workers silent for
-    WORKER_STALE_AFTER seconds."""
+    due jobs, fires due periodic tasks, every HEARTBEAT_INTERVAL rescues the jobs of workers
+    silent for WORKER_STALE_AFTER seconds, and every PURGE_INTERVAL deletes what outlived
+    its result TTL."""
 
     def __init__(self, queue: Queue, *, worker_id: str, queues: str, concurrency: int,
                  heartbeat_interval: float | None = None,
@@ -42,7 +44,9 @@ class Lifeline:
         self.stale_after = float(stale_after or taskito_settings.WORKER_STALE_AFTER)
         self.started_at = timezone.now()
         self.leader = False
+        self.purge_interval = float(taskito_settings.PURGE_INTERVAL)
         self._last_beat = self._last_lease = self._last_rescue = float("-inf")
+        self._last_purge = float("-inf")
 
     def tick(self, now: datetime | None = None) -> None:
         """Do whatever is due; database errors are logged and retried on the next tick."""
@@ -57,11 +61,23 @@ class Lifeline:
                     LEASE_NAME, self.worker_id, ttl=2 * self.heartbeat_interval, now=now)
                 if self.leader:
                     self.queue.expire_due(now)
+                    self.queue.fire_due_periodic(now)
             if self.leader and clock - self._last_rescue >= self.heartbeat_interval:
                 self._last_rescue = clock
                 self.queue.rescue_lost_jobs(self.stale_after, now=now)
+            if self.leader and clock - self._last_purge >= self.purge_interval:
+                self._last_purge = clock
+                self.queue.purge_expired(now)
         except DatabaseError as exc:
             logger.warning("lifeline: database error, retrying on the next tick: %s", exc)
+
+    def start(self, now: datetime | None = None) -> None:
+        """First heartbeat, and the schedules declared in code written to their rows."""
+        self.beat(now)
+        try:
+            self.queue.sync_periodic(registry.periodic(), now)
+        except DatabaseError as exc:
+            logger.warning("lifeline: could not sync periodic tasks: %s", exc)
 
     def beat(self, now: datetime | None = None) -> None:
         self.queue.heartbeat(worker_id=self.worker_id, hostname=socket.gethostname(),

@@ -142,7 +142,7 @@ class _Loop:
 
     def run(self) -> None:
         w = self.w
-        self.lifeline.beat()  # before the first claim, so a rescue never mistakes us for dead
+        self.lifeline.start()  # before the first claim, so a rescue never mistakes us for dead
         while True:
             self.collect(block=False)
             self.flush()

@@ -245,3 +245,8 @@ def first_attempt_waits(started_dir: str, release_path: str) -> int:
         while not os.path.exists(release_path) and time.monotonic() < deadline:
             time.sleep(0.01)
     return os.getpid()
+
+
+@queue.periodic(cron="*/5 * * * *", name="tests.every-five-minutes", args=(2, 3))
+def periodic_add(a: int, b: int) -> int:
+    return a + b

@@ -1,0 +1,175 @@
+"""Cron schedules, periodic tasks, result TTL clean-up and dependency graphs, with a clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.test import override_settings
+from django.utils import timezone
+
+from taskito import queue as default_queue
+from taskito.exceptions import ConfigurationError
+from taskito.models import DeadLetter, Job, JobError, PeriodicTask, TaskLog, TaskMetric
+from taskito.registry import registry
+from taskito.runtime.lifeline import Lifeline
+from taskito.schedules import next_fire, next_fires, validate_cron
+from tests.testapp import tasks
+
+T0 = datetime(2026, 3, 28, 10, 3, 7, tzinfo=UTC)
+
+
+def test_next_fire_five_fields():
+    assert next_fire("*/5 * * * *", T0) == datetime(2026, 3, 28, 10, 5, tzinfo=UTC)
+
+
+def test_next_fire_six_fields_has_seconds_first():
+    assert next_fires("*/10 * * * * *", T0, count=2) == [
+        datetime(2026, 3, 28, 10, 3, 10, tzinfo=UTC),
+        datetime(2026, 3, 28, 10, 3, 20, tzinfo=UTC)]
+
+
+def test_next_fire_reads_the_cron_in_its_time_zone():
+    # 09:00 in Paris is 08:00 UTC in winter and 07:00 UTC after the March change
+    assert next_fire("0 9 * * *", T0, "Europe/Paris") == datetime(2026, 3, 29, 7, 0,
+                                                                   tzinfo=UTC)
+
+
+@pytest.mark.parametrize("expr", ["", "* * *", "61 * * * *", "not a cron", "* * * * * * *"])
+def test_validate_cron_refuses_bad_expressions(expr):
+    with pytest.raises(ConfigurationError, match="cron"):
+        validate_cron(expr)
+
+
+def test_validate_cron_refuses_unknown_time_zone():
+    with pytest.raises(ConfigurationError, match="time zone"):
+        validate_cron("* * * * *", "Mars/Olympus")
+
+
+def test_periodic_decorator_registers_task_and_schedule():
+    spec = next(s for s in registry.periodic() if s.name == "tests.every-five-minutes")
+    assert spec.task_name == tasks.periodic_add.name
+    assert (spec.cron, spec.args) == ("*/5 * * * *", (2, 3))
+    assert tasks.periodic_add(1, 1) == 2
+
+
+def test_periodic_decorator_refuses_a_bad_cron():
+    with pytest.raises(ConfigurationError):
+        default_queue.periodic(cron="every minute")
+
+
+@pytest.mark.django_db
+def test_sync_creates_rows_and_keeps_the_enabled_switch(queue):
+    specs = [s for s in registry.periodic() if s.name == "tests.every-five-minutes"]
+    assert queue.sync_periodic(specs, now=T0) == 1
+    row = PeriodicTask.objects.get(name="tests.every-five-minutes")
+    assert row.next_run_at == datetime(2026, 3, 28, 10, 5, tzinfo=UTC)
+    row.enabled = False
+    row.save()
+    assert queue.sync_periodic(specs, now=T0) == 0
+    assert not PeriodicTask.objects.get(name="tests.every-five-minutes").enabled
+
+
+@pytest.mark.django_db
+def test_due_schedule_fires_once_per_due_time(queue):
+    PeriodicTask.objects.create(name="p", task_name=tasks.add.name, cron="*/5 * * * *",
+                                args="[1, 2]", next_run_at=T0)
+    assert queue.fire_due_periodic(now=T0) == 1
+    assert queue.fire_due_periodic(now=T0) == 0  # moved on to 10:05
+    job = Job.objects.get(task_name=tasks.add.name)
+    assert (job.args, job.status) == ("[1, 2]", 0)
+    row = PeriodicTask.objects.get(name="p")
+    assert (row.last_run_at, row.next_run_at) == (T0, datetime(2026, 3, 28, 10, 5,
+                                                               tzinfo=UTC))
+
+
+@pytest.mark.django_db
+def test_missed_fires_are_not_caught_up(queue):
+    PeriodicTask.objects.create(name="p", task_name=tasks.add.name, cron="*/5 * * * *",
+                                args="[1, 2]", next_run_at=T0)
+    later = T0 + timedelta(hours=3)
+    assert queue.fire_due_periodic(now=later) == 1
+    assert PeriodicTask.objects.get(name="p").next_run_at > later
+
+
+@pytest.mark.django_db
+def test_disabled_schedule_does_not_fire(queue):
+    PeriodicTask.objects.create(name="p", task_name=tasks.add.name, cron="* * * * *",
+                                next_run_at=T0, enabled=False)
+    assert queue.fire_due_periodic(now=T0 + timedelta(minutes=5)) == 0
+
+
+@pytest.mark.django_db
+def test_fired_job_runs_and_carries_its_schedule(queue, worker):
+    PeriodicTask.objects.create(name="p", task_name=tasks.add.name, cron="* * * * *",
+                                args="[4, 5]", queue="emails", next_run_at=T0)
+    queue.fire_due_periodic(now=timezone.now())
+    job = queue.list_jobs(task_name=tasks.add.name)[0]
+    assert (job.queue_name, job.metadata["periodic"]) == ("emails", "p")
+    worker.run_once()
+    assert job.result(timeout=1) == 9
+
+
+def _finished(job, at, status=2):
+    Job.objects.filter(id=job.id).update(status=status, completed_at=at)
+
+
+@pytest.mark.django_db
+def test_purge_expired_honours_a_jobs_own_result_ttl(queue):
+    now = timezone.now()
+    old = tasks.add.apply_async((1, 1), result_ttl=10)
+    young = tasks.add.apply_async((1, 1), result_ttl=100)
+    _finished(old, now - timedelta(seconds=11))
+    _finished(young, now - timedelta(seconds=11))
+    assert queue.purge_expired(now=now) == 1
+    assert not Job.objects.filter(id=old.id).exists()
+    assert Job.objects.filter(id=young.id).exists()
+
+
+@pytest.mark.django_db
+def test_purge_expired_uses_the_queue_ttl_for_everything_else(queue):
+    now = timezone.now()
+    done, dead, pending = tasks.add.delay(1, 1), tasks.add.delay(1, 1), tasks.add.delay(1, 1)
+    _finished(done, now - timedelta(seconds=61))
+    _finished(dead, now - timedelta(seconds=61), status=4)
+    old = now - timedelta(seconds=61)
+    JobError.objects.create(job_id=pending.id, attempt=1, error="x", failed_at=old)
+    TaskLog.objects.create(job_id=pending.id, task_name="t", message="m", logged_at=old)
+    TaskMetric.objects.create(job_id=pending.id, task_name="t", queue="q", succeeded=True,
+                              wall_time_ms=1, recorded_at=old)
+    DeadLetter.objects.create(id=dead.id, original_job_id=dead.id, queue="q", task_name="t",
+                              failed_at=old)
+    with override_settings(TASKITO={"RESULT_TTL": 60}):
+        assert queue.purge_expired(now=now) == 2
+    assert list(Job.objects.values_list("id", flat=True)) == [pending.id]
+    assert not (JobError.objects.exists() or TaskLog.objects.exists()
+                or TaskMetric.objects.exists() or DeadLetter.objects.exists())
+
+
+@pytest.mark.django_db
+def test_purge_expired_without_a_ttl_keeps_everything(queue):
+    job = tasks.add.delay(1, 1)
+    _finished(job, timezone.now() - timedelta(days=30))
+    assert queue.purge_expired() == 0
+    assert Job.objects.filter(id=job.id).exists()
+
+
+@pytest.mark.django_db
+def test_job_dag_follows_links_both_ways(queue):
+    a = tasks.add.delay(1, 1)
+    b = tasks.add.apply_async((1, 1), depends_on=[a.id])
+    c = tasks.add.apply_async((1, 1), depends_on=[b.id])
+    dag = queue.job_dag(b.id)
+    assert {n["id"] for n in dag["nodes"]} == {str(a.id), str(b.id), str(c.id)}
+    assert dag["edges"] == sorted([[str(a.id), str(b.id)], [str(b.id), str(c.id)]])
+    assert queue.job_dag("nope") == {"nodes": [], "edges": []}
+
+
+@pytest.mark.django_db
+def test_lifeline_leader_fires_due_schedules(queue):
+    PeriodicTask.objects.create(name="p", task_name=tasks.add.name, cron="* * * * *",
+                                args="[1, 1]", next_run_at=timezone.now() - timedelta(seconds=1))
+    life = Lifeline(queue, worker_id="w", queues="*", concurrency=1)
+    life.tick()
+    assert Job.objects.filter(task_name=tasks.add.name).count() == 1
+    life.close()
