@@ -14,6 +14,7 @@ from taskito.exceptions import (
     TaskFailedError,
     TaskitoError,
     TaskNotRegistered,
+    TaskTimeoutError,
 )
 from taskito.queue import Queue, queue
 from taskito.result import JobResult
@@ -38,6 +39,7 @@ __all__ = [
     "TaskCancelledError",
     "TaskFailedError",
     "TaskNotRegistered",
+    "TaskTimeoutError",
     "TaskitoError",
     "current_job",
     "queue",

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.apps import AppConfig
+from django.conf import settings
 from django.db.backends.signals import connection_created
 from django.utils.module_loading import autodiscover_modules
 
@@ -22,3 +25,14 @@ class TaskitoConfig(AppConfig):
         module = taskito_settings.AUTODISCOVER_MODULE
         if module:
             autodiscover_modules(module)
+        if uses_tasks_backend(getattr(settings, "TASKS", None)):
+            # Lets a worker find @django.tasks.task functions outside `tasks` modules and send
+            # the framework's signals; on Django 5.2 without django-tasks this fails loudly.
+            import taskito.backends  # noqa: F401
+
+
+def uses_tasks_backend(tasks: Any) -> bool:
+    """Whether the TASKS setting routes any backend to taskito."""
+    return isinstance(tasks, dict) and any(
+        isinstance(params, dict) and str(params.get("BACKEND", "")).startswith("taskito.")
+        for params in tasks.values())

@@ -38,6 +38,10 @@ class TaskCancelledError(TaskitoError):
     job_id: object = None
 
 
+class TaskTimeoutError(TaskitoError):
+    """A job ran past its hard `timeout`; that attempt failed (and follows its retry policy)."""
+
+
 class SoftTimeoutError(TaskitoError):
     """Raised by `current_job.check_timeout()` once a job runs past its soft timeout."""
 

@@ -117,6 +117,7 @@ class Registry:
 
     def __init__(self) -> None:
         self._tasks: dict[str, TaskSpec] = {}
+        self._resolvers: list[Callable[[str], TaskSpec | None]] = []
         self._periodic: dict[str, PeriodicSpec] = {}
         self._lock = threading.Lock()
 
@@ -138,6 +139,25 @@ class Registry:
 
     def find(self, name: str) -> TaskSpec | None:
         return self._tasks.get(name)
+
+    def add_resolver(self, resolver: Callable[[str], TaskSpec | None]) -> None:
+        """Let `resolve` ask `resolver(name)` for a task nobody registered yet (the Django
+        Tasks backend imports a `@django.tasks.task` by its module path this way)."""
+        with self._lock:
+            if resolver not in self._resolvers:
+                self._resolvers.append(resolver)
+
+    def resolve(self, name: str) -> TaskSpec | None:
+        """`find`, else the first spec a resolver builds (registered for next time)."""
+        spec = self._tasks.get(name)
+        if spec is not None:
+            return spec
+        for resolver in list(self._resolvers):
+            spec = resolver(name)
+            if spec is not None:
+                self.register(spec)
+                return spec
+        return None
 
     def add_periodic(self, spec: PeriodicSpec) -> None:
         with self._lock:

@@ -16,7 +16,7 @@ from taskito import signals
 from taskito.conf import taskito_settings
 from taskito.context import JobContext, _current
 from taskito.db.base import ClaimedJob
-from taskito.exceptions import SerializationError, TaskCancelledError
+from taskito.exceptions import SerializationError, TaskCancelledError, TaskTimeoutError
 from taskito.execution import Outcome
 from taskito.registry import TaskSpec, registry
 from taskito.retry import retry_delay
@@ -38,7 +38,7 @@ class Executor:
     def __call__(self, job: ClaimedJob, now: datetime | None = None) -> Outcome:
         """Run the job; `now` (tests) is the clock that retry delays count from."""
         started = time.perf_counter()
-        spec = registry.find(job.task_name)
+        spec = registry.resolve(job.task_name)
         if spec is None:
             return Outcome(job, "dead", _elapsed(started), error=(
                 f"TaskNotRegistered: no task named {job.task_name!r} is registered in this "
@@ -70,6 +70,16 @@ class Executor:
             error = SerializationError(f"result of {job.task_name} is not JSON-serializable: {exc}")
             return self._failed(spec, job, error, started, now)
         return Outcome(job, "complete", _elapsed(started), result=result)
+
+    def timed_out(self, job: ClaimedJob, started: float) -> Outcome:
+        """The outcome of an attempt that ran past its hard timeout (`started` is its
+        perf_counter start): a failure that follows the task's retry policy."""
+        seconds = (job.timeout_ms or 0) / 1000
+        exc = TaskTimeoutError(f"timed out after {seconds:g} s")
+        spec = registry.resolve(job.task_name)
+        if spec is None:
+            return Outcome(job, "dead", _elapsed(started), error=f"TaskTimeoutError: {exc}")
+        return self._failed(spec, job, exc, started, None)
 
     def _call(self, spec: TaskSpec, job: ClaimedJob) -> Any:
         args, kwargs = loads(job.args), loads(job.kwargs)

@@ -71,8 +71,10 @@ class Worker:
         self.stop_event = threading.Event()
         self.processed = 0
         self.claimed = 0
-        #: jobs put back to pending because the drain timeout ran out
+        #: jobs put back to pending because the drain timeout ran out, and threads still busy
+        #: then (a thread cannot be stopped; the process should exit without joining them)
         self.abandoned = 0
+        self.stuck = 0
 
     def stop(self) -> None:
         """Stop claiming; `run()` returns once the jobs in flight are finished."""
@@ -123,6 +125,10 @@ class _Loop:
         self.done: SimpleQueue[Outcome | ClaimedJob | None] = SimpleQueue()
         self.in_flight = 0
         self.running: dict[uuid.UUID, ClaimedJob] = {}
+        #: perf_counter start of each running attempt, and attempts failed for their timeout
+        self.started: dict[uuid.UUID, float] = {}
+        self.timed_out: set[uuid.UUID] = set()
+        self.last_timeout_check = 0.0
         self.unstarted: list[ClaimedJob] = []
         self.stopping_since: float | None = None
         self.lifeline = Lifeline(worker.queue, worker_id=worker.worker_id,
@@ -152,6 +158,7 @@ class _Loop:
                 self.collect(block=True)
                 continue
             self.lifeline.tick()
+            self.check_timeouts()
             checked, got = self.maybe_claim()
             if w.burst and checked and got == 0 and self.in_flight == 0 and not self.unflushed:
                 return
@@ -159,6 +166,25 @@ class _Loop:
                 self.active()
             else:
                 self.collect(block=True)
+
+    def check_timeouts(self) -> None:
+        """Fail attempts running past their hard timeout (every 50 ms). A thread cannot be
+        stopped from outside: the job is failed (and retried per its policy) at once, and its
+        thread's late outcome is dropped when it finally returns."""
+        clock = time.perf_counter()
+        if clock - self.last_timeout_check < 0.05:
+            return
+        self.last_timeout_check = clock
+        for job_id, started in list(self.started.items()):
+            job = self.running.get(job_id)
+            if job is None or not job.timeout_ms or (clock - started) * 1000 < job.timeout_ms:
+                continue
+            logger.warning("timeout job=%s task=%s after=%.1fs", job.id, job.task_name,
+                           job.timeout_ms / 1000)
+            self.timed_out.add(job_id)
+            self.running.pop(job_id, None)
+            self.started.pop(job_id, None)
+            self.unflushed.append(self.executor.timed_out(job, started))
 
     def drained(self) -> bool:
         """While stopping: True once nothing runs, or when the drain timeout ran out (then the
@@ -179,6 +205,7 @@ class _Loop:
                 self.w.abandoned = len(jobs)
             logger.warning("drain timeout after %.0fs: %d running jobs put back to pending",
                            self.w.drain_timeout, len(jobs))
+            self.w.stuck = self.in_flight
             self.flush()
             return True
         return False
@@ -236,6 +263,7 @@ class _Loop:
         if self.w.stop_event.is_set():  # claimed, but the worker is stopping: hand it back
             self.done.put(job)
             return
+        self.started[job.id] = time.perf_counter()
         try:
             outcome = self.executor(job)
         except BaseException as exc:  # the executor catches task errors; this is a bug guard
@@ -265,8 +293,12 @@ class _Loop:
                     self.unstarted.append(item)
                     self.running.pop(item.id, None)
                     self.in_flight -= 1
+                elif item is not None and item.job.id in self.timed_out:
+                    self.timed_out.discard(item.job.id)  # its thread is free again
+                    self.in_flight -= 1
                 elif item is not None:
                     self.running.pop(item.job.id, None)
+                    self.started.pop(item.job.id, None)
                     self.unflushed.append(item)
                     self.avg_ms = item.wall_ms if self.avg_ms is None else (
                         0.9 * self.avg_ms + 0.1 * item.wall_ms)
@@ -309,7 +341,8 @@ class _Loop:
         self.watcher.close()
         # After a drain timeout the jobs still running were handed back: do not wait for them
         # (their late results are fenced off by the claim token).
-        self.pool.shutdown(wait=not self.w.abandoned, cancel_futures=bool(self.w.abandoned))
+        leave = bool(self.w.abandoned or self.w.stuck)
+        self.pool.shutdown(wait=not leave, cancel_futures=leave)
         self.lifeline.close()
         self.collect(block=False)
         for _ in range(20):

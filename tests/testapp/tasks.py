@@ -250,3 +250,11 @@ def first_attempt_waits(started_dir: str, release_path: str) -> int:
 @queue.periodic(cron="*/5 * * * *", name="tests.every-five-minutes", args=(2, 3))
 def periodic_add(a: int, b: int) -> int:
     return a + b
+
+
+@queue.task(max_retries=0, timeout=0.2)
+def overruns(seconds: float) -> str:
+    import time
+
+    time.sleep(seconds)
+    return "finished late"

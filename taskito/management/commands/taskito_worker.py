@@ -53,7 +53,7 @@ class Command(BaseCommand):
         self._install_signals(worker)
         self._banner(worker)
         processed = worker.run()
-        if worker.abandoned:
+        if worker.abandoned or worker.stuck:
             # Threads still run the jobs that were handed back; they cannot be stopped, and
             # their late results are fenced off, so leave without waiting for them.
             self.stderr.write(f"taskito worker {worker.worker_id}: drain timeout, "
