@@ -101,6 +101,7 @@ class ExecutionMixin(OperationsMixin):
                 if o.kind in ("dead", "cancelled"):
                     verb = "failed" if o.kind == "dead" else "cancelled"
                     self.cancel_dependents([o.job.id], f"dependency {verb}: {o.job.id}")
+            self.attempts_ended([o.job.task_name for o in applied])
             b.insert_metrics(cursor, [(b.uid(o.job.id), o.job.task_name, o.job.queue,
                                        o.kind == "complete", o.wall_ms, at) for o in applied])
         self._finished_signals(applied, dead_ids)
@@ -137,6 +138,10 @@ class ExecutionMixin(OperationsMixin):
                     signals.job_dead.send(sender=self.__class__, job_id=o.job.id,
                                           dead_letter_id=dead_ids[o.job.id],
                                           task_name=o.job.task_name, error=o.error)
+
+    def attempts_ended(self, task_names: Sequence[str]) -> None:
+        """Called in the transaction that ends attempts (finish, requeue); the throttling
+        part gives their concurrency slots back."""
 
     # -- from inside a running task --------------------------------------------------------
     def set_progress(self, job_id: uuid.UUID, token: str, progress: int) -> bool:

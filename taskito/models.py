@@ -265,3 +265,18 @@ class Lease(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} -> {self.holder}"
+
+
+class Throttle(models.Model):
+    """Shared counters for rate limits (runs in the current fixed window) and concurrency
+    limits (runs in progress), updated with single conditional statements by every worker."""
+
+    key = models.CharField(max_length=300, primary_key=True)
+    window_no = models.BigIntegerField(default=0, help_text="window number (rate limits)")
+    count = models.IntegerField(default=0)
+
+    class Meta:
+        db_table = "taskito_throttle"
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.count}"

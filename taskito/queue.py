@@ -16,6 +16,7 @@ from taskito.schedules import validate_cron
 from taskito.scheduling import SchedulingMixin
 from taskito.serialization import dumps
 from taskito.task import Task
+from taskito.throttling import ThrottlingMixin
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -33,7 +34,7 @@ def async_twin[**P, R](fn: Callable[P, R]) -> Callable[P, Coroutine[Any, Any, R]
     return twin
 
 
-class Queue(SchedulingMixin):
+class Queue(ThrottlingMixin):
     """A queue over one database alias. Defaults come from keyword arguments, else from the
     TASKITO setting (read when first needed, never at import time)."""
 

@@ -42,6 +42,7 @@ class TaskSpec:
     soft_timeout: float | None = None
     expires: float | None = None
     rate_limit: str | None = None
+    max_concurrent: int | None = None
     retry_on: tuple[type[BaseException], ...] = ()
     dont_retry_on: tuple[type[BaseException], ...] = ()
     unique: bool = False
@@ -84,6 +85,9 @@ def build_spec(func: Callable[..., Any], name: str | None = None, **options: Any
     if unknown:
         raise ConfigurationError(f"unknown task option(s): {', '.join(unknown)}; "
                                  f"valid options: {', '.join(sorted(OPTIONS))}")
+    limit = options.get("max_concurrent")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ConfigurationError(f"task option max_concurrent must be an int >= 1, not {limit!r}")
     for key in ("max_retries", "priority"):
         value = options.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):

@@ -112,4 +112,5 @@ class SupervisionMixin(ExecutionMixin):
             count = len(jobs) if cursor.rowcount < 0 else cursor.rowcount
             if count:
                 b.notify_new_jobs(cursor)
+                self.attempts_ended([j.task_name for j in jobs])
         return count

@@ -68,6 +68,7 @@ class Lifeline:
             if self.leader and clock - self._last_purge >= self.purge_interval:
                 self._last_purge = clock
                 self.queue.purge_expired(now)
+                self.queue.repair_slots()
         except DatabaseError as exc:
             logger.warning("lifeline: database error, retrying on the next tick: %s", exc)
 

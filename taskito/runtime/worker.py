@@ -86,6 +86,7 @@ class Worker:
         write their outcomes; returns how many ran. `now` lets tests move the clock."""
         jobs = self.queue.claim(worker_id=self.worker_id, limit=self.concurrency,
                                 queues=self.queues, now=now)
+        jobs = admit(self.queue, jobs, now)
         executor = Executor(self.queue, manage_connections=False)
         outcomes = [executor(job, now=now) for job in jobs]
         self.queue.finish(outcomes, now=now)
@@ -111,6 +112,19 @@ class Worker:
         finally:
             loop.close()
         return self.processed
+
+
+def admit(queue: Queue, jobs: list[ClaimedJob], now: datetime | None = None
+          ) -> list[ClaimedJob]:
+    """The claimed jobs that rate and concurrency limits let run now; the others go back to
+    pending until their time."""
+    if not any(queue.needs_admission(job) for job in jobs):
+        return jobs
+    limited = [job for job in jobs if queue.needs_admission(job)]
+    run, later = queue.admit(limited, now)
+    queue.defer(later)
+    allowed = {job.id for job in run}
+    return [job for job in jobs if job.id in allowed or not queue.needs_admission(job)]
 
 
 class _Loop:
@@ -240,6 +254,7 @@ class _Loop:
         limit = free if w.max_jobs is None else min(free, w.max_jobs - w.claimed)
         try:
             jobs = w.queue.claim(worker_id=w.worker_id, limit=limit, queues=w.queues)
+            jobs = admit(w.queue, jobs)
         except DatabaseError as exc:
             self._db_error("claim", exc)
             return False, 0

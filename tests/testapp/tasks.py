@@ -258,3 +258,15 @@ def overruns(seconds: float) -> str:
 
     time.sleep(seconds)
     return "finished late"
+
+
+@queue.task(rate_limit="2/m")
+def limited(n: int) -> int:
+    return n
+
+
+@queue.task(max_concurrent=1, max_retries=1, retry_delays=[0])
+def exclusive(fail: bool = False) -> str:
+    if fail:
+        raise Retryable("failing on purpose")
+    return "alone"

@@ -1,0 +1,90 @@
+"""Rate limits and concurrency limits shared by every worker (stepped with a clock)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.test import override_settings
+
+from taskito.exceptions import ConfigurationError
+from taskito.models import Job, Throttle
+from taskito.registry import build_spec
+from taskito.runtime.worker import Worker
+from tests.testapp import tasks
+
+pytestmark = pytest.mark.django_db
+
+MINUTE = datetime(2031, 6, 1, 12, 0, 10, tzinfo=UTC)  # in the future: etas stay as given
+
+
+@pytest.fixture
+def wide(queue) -> Worker:
+    return Worker(queue, concurrency=10, worker_id="wide")
+
+
+def _statuses(jobs):
+    return [j.refresh().status for j in jobs]
+
+
+def test_rate_limited_task_runs_at_most_its_rate_per_window(wide):
+    jobs = [tasks.limited.apply_async((i,), eta=MINUTE - timedelta(seconds=5)) for i in range(5)]
+    assert wide.run_once(now=MINUTE) == 2
+    assert _statuses(jobs).count("complete") == 2
+    waiting = Job.objects.filter(status=0)
+    # put back for the next minute, spending neither a retry nor an attempt
+    assert {j.scheduled_at for j in waiting} == {datetime(2031, 6, 1, 12, 1, tzinfo=UTC)}
+    assert {(j.retry_count, j.attempts) for j in waiting} == {(0, 0)}
+    assert wide.run_once(now=MINUTE + timedelta(seconds=30)) == 0
+    assert wide.run_once(now=MINUTE + timedelta(minutes=1)) == 2
+
+
+def test_queue_rate_limit_from_settings(wide):
+    jobs = [tasks.add.apply_async((i, i), eta=MINUTE - timedelta(seconds=5)) for i in range(3)]
+    with override_settings(TASKITO={"QUEUE_RATE_LIMITS": {"default": "1/s"}}):
+        assert wide.run_once(now=MINUTE) == 1
+        assert wide.run_once(now=MINUTE + timedelta(seconds=1)) == 1
+    assert _statuses(jobs).count("complete") == 2
+
+
+def test_concurrency_limit_admits_one_and_defers_the_other(queue):
+    first, second = tasks.exclusive.delay(), tasks.exclusive.delay()
+    claimed = queue.claim(worker_id="a", limit=10)
+    run, later = queue.admit(claimed)
+    assert [j.id for j in run] == [first.id]
+    assert [j.id for j, _ in later] == [second.id]
+    assert Throttle.objects.get(key=f"conc:task:{tasks.exclusive.name}").count == 1
+
+
+def test_concurrency_limit_holds_across_workers(queue):
+    tasks.exclusive.delay()
+    tasks.exclusive.delay()
+    mine = queue.claim(worker_id="a", limit=1)
+    theirs = queue.claim(worker_id="b", limit=1)
+    assert len(queue.admit(mine)[0]) == 1
+    assert queue.admit(theirs)[0] == []
+
+
+@pytest.mark.parametrize("fail", [False, True], ids=["success", "failure"])
+def test_finishing_gives_the_slot_back(queue, worker, fail):
+    tasks.exclusive.delay(fail)
+    worker.run_once()
+    assert Throttle.objects.get(key=f"conc:task:{tasks.exclusive.name}").count == 0
+
+
+def test_deferred_job_runs_once_the_slot_is_free(queue, worker):
+    jobs = [tasks.exclusive.delay(), tasks.exclusive.delay()]
+    assert worker.run_once() == 1
+    assert worker.run_once(now=datetime.now(UTC) + timedelta(seconds=1)) == 1
+    assert _statuses(jobs) == ["complete", "complete"]
+
+
+def test_repair_slots_counts_what_really_runs(queue):
+    Throttle.objects.create(key=f"conc:task:{tasks.exclusive.name}", count=5)
+    queue.repair_slots()
+    assert Throttle.objects.get().count == 0
+
+
+def test_max_concurrent_must_be_positive():
+    with pytest.raises(ConfigurationError, match="max_concurrent"):
+        build_spec(lambda: None, name="x", max_concurrent=0)
