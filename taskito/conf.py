@@ -10,6 +10,7 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 
 from taskito.exceptions import ConfigurationError
+from taskito.registry import parse_rate_limit
 
 DEFAULTS: dict[str, Any] = {
     "DATABASE": "default",
@@ -31,6 +32,7 @@ DEFAULTS: dict[str, Any] = {
     "WORKER_STALE_AFTER": 30.0,  # a worker silent this long is dead; its jobs are rescued
     "DRAIN_TIMEOUT": 30.0,  # seconds a stopping worker waits for running jobs
     "PURGE_INTERVAL": 60.0,  # seconds between result-TTL clean-ups (by the lifeline leader)
+    "QUEUE_RATE_LIMITS": {},  # {"emails": "10/s"}: starts per window, across all workers
 }
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -52,6 +54,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "WORKER_STALE_AFTER": (int, float),
     "DRAIN_TIMEOUT": (int, float),
     "PURGE_INTERVAL": (int, float),
+    "QUEUE_RATE_LIMITS": (dict,),
 }
 
 _NON_NEGATIVE = {"RESULT_TTL", "DEFAULT_MAX_RETRIES", "DEFAULT_TIMEOUT", "DEFAULT_RETRY_BACKOFF",
@@ -78,6 +81,9 @@ def validate(values: dict[str, Any]) -> None:
             raise ConfigurationError(f"TASKITO[{key!r}] must be >= 0, not {value!r}")
         if value is not None and key in _POSITIVE and value <= bound:
             raise ConfigurationError(f"TASKITO[{key!r}] must be > 0, not {value!r}")
+        if key == "QUEUE_RATE_LIMITS":
+            for limit in raw.values():
+                parse_rate_limit(limit)
 
 
 class TaskitoSettings:
