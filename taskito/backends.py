@@ -101,6 +101,7 @@ class TaskitoTask(Task):
     soft_timeout: float | None = None
     expires: float | None = None
     rate_limit: str | None = None
+    max_concurrent: int | None = None
     retry_on: tuple[type[BaseException], ...] = ()
     dont_retry_on: tuple[type[BaseException], ...] = ()
     unique: bool = False

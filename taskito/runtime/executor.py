@@ -71,6 +71,14 @@ class Executor:
             return self._failed(spec, job, error, started, now)
         return Outcome(job, "complete", _elapsed(started), result=result)
 
+    def failed_outside(self, job: ClaimedJob, exc: BaseException, started: float) -> Outcome:
+        """The outcome of an attempt that failed outside the task's own code (its process
+        died): a failure that follows the task's retry policy."""
+        spec = registry.resolve(job.task_name)
+        if spec is None:
+            return Outcome(job, "dead", _elapsed(started), error=f"{type(exc).__name__}: {exc}")
+        return self._failed(spec, job, exc, started, None)
+
     def timed_out(self, job: ClaimedJob, started: float) -> Outcome:
         """The outcome of an attempt that ran past its hard timeout (`started` is its
         perf_counter start): a failure that follows the task's retry policy."""

@@ -24,6 +24,7 @@ from taskito.queue import Queue
 from taskito.queue import queue as default_queue
 from taskito.runtime.executor import Executor
 from taskito.runtime.lifeline import Lifeline
+from taskito.runtime.processes import ProcessExecutor
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ class Worker:
                  poll_interval: float | None = None, idle_recheck: float | None = None,
                  prefetch: int | None = None, drain_timeout: float | None = None,
                  heartbeat_interval: float | None = None,
-                 stale_after: float | None = None) -> None:
+                 stale_after: float | None = None, pool: str = "thread") -> None:
         self.queue = queue or default_queue
         self.queues = list(queues) if queues else None
         self.concurrency = int(taskito_settings.CONCURRENCY if concurrency is None
@@ -64,6 +65,10 @@ class Worker:
         self.prefetch = prefetch
         self.idle_recheck = float(idle_recheck or taskito_settings.IDLE_RECHECK)
         self.idle_poll_max = float(taskito_settings.IDLE_POLL_MAX)
+        if pool not in ("thread", "process"):
+            raise ValueError(f"pool must be 'thread' or 'process', not {pool!r}")
+        #: "thread" runs jobs in threads; "process" gives each thread a child process
+        self.pool = pool
         self.drain_timeout = float(taskito_settings.DRAIN_TIMEOUT if drain_timeout is None
                                    else drain_timeout)
         self.heartbeat_interval = heartbeat_interval
@@ -133,7 +138,8 @@ class _Loop:
     def __init__(self, worker: Worker) -> None:
         self.w = worker
         self.pool = ThreadPoolExecutor(worker.concurrency, thread_name_prefix="taskito-job")
-        self.executor = Executor(worker.queue)
+        self.executor: Executor | ProcessExecutor = (
+            ProcessExecutor(worker.queue) if worker.pool == "process" else Executor(worker.queue))
         #: finished outcomes; a ClaimedJob that was not started because the worker is stopping;
         #: None when a LISTEN watcher hears of new jobs
         self.done: SimpleQueue[Outcome | ClaimedJob | None] = SimpleQueue()
@@ -357,7 +363,14 @@ class _Loop:
         # After a drain timeout the jobs still running were handed back: do not wait for them
         # (their late results are fenced off by the claim token).
         leave = bool(self.w.abandoned or self.w.stuck)
+        if isinstance(self.executor, ProcessExecutor):
+            if leave:
+                for job_id in list(self.executor.running):
+                    self.executor.kill(job_id)
+            leave = False  # with their children gone, the job threads return at once
         self.pool.shutdown(wait=not leave, cancel_futures=leave)
+        if isinstance(self.executor, ProcessExecutor):
+            self.executor.close()
         self.lifeline.close()
         self.collect(block=False)
         for _ in range(20):

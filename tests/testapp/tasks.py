@@ -270,3 +270,20 @@ def exclusive(fail: bool = False) -> str:
     if fail:
         raise Retryable("failing on purpose")
     return "alone"
+
+
+@queue.task(max_retries=0)
+def whose_pid() -> int:
+    return os.getpid()
+
+
+@queue.task(max_retries=0, timeout=0.5)
+def hangs() -> None:
+    import time
+
+    time.sleep(60)
+
+
+@queue.task(max_retries=1, retry_delays=[0])
+def exits_hard() -> None:
+    os._exit(3)

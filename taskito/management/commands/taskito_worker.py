@@ -31,6 +31,10 @@ class Command(BaseCommand):
         parser.add_argument("--poll-interval", type=float, default=None,
                             help="seconds between cheap change checks when idle")
         parser.add_argument("--worker-id", default=None, help="name shown in logs and admin")
+        parser.add_argument("--pool", choices=("thread", "process"), default="thread",
+                            help="run jobs in threads (default) or in child processes, one "
+                                 "per --concurrency slot (CPU-bound tasks; a job past its "
+                                 "hard timeout is killed)")
         parser.add_argument("--drain-timeout", type=float, default=None,
                             help="seconds to let running jobs finish after SIGTERM/SIGINT "
                                  "before putting them back to pending (default: TASKITO "
@@ -49,7 +53,7 @@ class Command(BaseCommand):
         worker = Worker(default_queue, queues=queues, concurrency=options["concurrency"],
                         burst=options["burst"], max_jobs=options["max_jobs"],
                         worker_id=options["worker_id"], poll_interval=options["poll_interval"],
-                        drain_timeout=options["drain_timeout"])
+                        drain_timeout=options["drain_timeout"], pool=options["pool"])
         self._install_signals(worker)
         self._banner(worker)
         processed = worker.run()
@@ -98,7 +102,8 @@ class Command(BaseCommand):
             f"taskito worker {worker.worker_id}\n"
             f"  database:    {alias} ({connections[alias].vendor})\n"
             f"  queues:      {', '.join(worker.queues) if worker.queues else 'all'}\n"
-            f"  concurrency: {worker.concurrency} threads"
+            f"  concurrency: {worker.concurrency} "
+            f"{'threads' if worker.pool == 'thread' else 'child processes'}"
             f"{'  (burst: exit when empty)' if worker.burst else ''}\n"
             f"  tasks ({len(names)}): {shown or 'none found - define them in <app>/tasks.py'}"
         )
