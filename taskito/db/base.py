@@ -184,9 +184,17 @@ class Backend:
 
     def expired_by_own_ttl(self, statuses: Sequence[int], now: datetime,
                            limit: int) -> list[Any]:
-        """Ids of finished jobs whose own result_ttl has run out (date arithmetic differs
-        per database)."""
-        raise NotImplementedError
+        """Ids of finished jobs whose own result_ttl has run out."""
+        marks = ", ".join(["%s"] * len(statuses))
+        with self.connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id FROM {JOB} WHERE status IN ({marks}) AND result_ttl IS NOT NULL "
+                f"AND completed_at IS NOT NULL AND {self.ttl_end_sql} < %s LIMIT %s",
+                [*statuses, self.dt(now), limit])
+            return [r[0] for r in cursor.fetchall()]
+
+    #: SQL for "completed_at plus result_ttl seconds" (date arithmetic differs per database)
+    ttl_end_sql = ""
 
     # -- claim -----------------------------------------------------------------------------
     def ready_filter(self, queues: Sequence[str] | None) -> tuple[str, list[Any]]:

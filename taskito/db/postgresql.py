@@ -86,15 +86,7 @@ class PostgreSQLBackend(Backend):
             cursor.execute(f"INSERT INTO {METRIC} ({', '.join(METRIC_COLUMNS)}) "
                            f"VALUES {values}", [x for row in rows for x in row])
 
-    def expired_by_own_ttl(self, statuses: Sequence[int], now: datetime,
-                           limit: int) -> list[Any]:
-        marks = ", ".join(["%s"] * len(statuses))
-        with self.connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT id FROM {JOB} WHERE status IN ({marks}) AND result_ttl IS NOT NULL "
-                f"AND completed_at + result_ttl * interval '1 second' < %s LIMIT %s",
-                [*statuses, now, limit])
-            return [r[0] for r in cursor.fetchall()]
+    ttl_end_sql = "completed_at + result_ttl * interval '1 second'"
 
     def claim(self, *, queues: Sequence[str] | None, limit: int, now: datetime,
               worker_id: str, token: str) -> list[ClaimedJob]:

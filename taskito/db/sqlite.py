@@ -87,16 +87,7 @@ class SQLiteBackend(Backend):
             rows = cursor.fetchall()
         return self._claimed(rows, token)
 
-    def expired_by_own_ttl(self, statuses: Sequence[int], now: datetime,
-                           limit: int) -> list[Any]:
-        marks = ", ".join(["%s"] * len(statuses))
-        with self.connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT id FROM {JOB} WHERE status IN ({marks}) AND result_ttl IS NOT NULL "
-                f"AND completed_at IS NOT NULL "
-                f"AND datetime(completed_at, '+' || result_ttl || ' seconds') < %s LIMIT %s",
-                [*statuses, self.dt(now), limit])
-            return [r[0] for r in cursor.fetchall()]
+    ttl_end_sql = "datetime(completed_at, '+' || result_ttl || ' seconds')"
 
     def watcher(self, interval: float, wake: Callable[[], None] | None = None) -> ChangeWatcher:
         return DataVersionWatcher(self, interval)
