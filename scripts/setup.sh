@@ -82,6 +82,47 @@ Install one (e.g. 'pyenv install 3.13') or point TASKITO_PYTHON at it."
     echo "setup: created .venv with $("$VENV/bin/python" -V 2>&1)" >&2
 fi
 
+# --- Debian's chromium, for the browser tests ------------------------------------------
+# tests/browser drive /usr/bin/chromium through Playwright (never `playwright install`, which
+# downloads a browser build of its own). Install it with apt-get when it is missing; where
+# apt-get (or root) is not available, warn: the browser tests then skip and say why.
+# TASKITO_SKIP_CHROMIUM=1 skips this step.
+ensure_chromium() {
+    [[ "${TASKITO_SKIP_CHROMIUM:-0}" == 1 ]] && return 0
+    if [[ -x /usr/bin/chromium ]] || command -v chromium >/dev/null 2>&1; then
+        return 0
+    fi
+    local why="" log
+    local -a sudo=()
+    if ! command -v apt-get >/dev/null 2>&1; then
+        why="apt-get is not available"
+    elif (( EUID != 0 )); then
+        if command -v sudo >/dev/null 2>&1 && sudo -n true >/dev/null 2>&1; then
+            sudo=(sudo -n)
+        else
+            why="installing it needs root (or password-less sudo)"
+        fi
+    fi
+    if [[ -n "$why" ]]; then
+        echo "setup: WARNING: chromium is not installed and $why; the browser tests will be" \
+            "skipped (install Debian's chromium to run them)" >&2
+        return 0
+    fi
+    echo "setup: installing Debian's chromium for the browser tests (apt-get, about a minute)" >&2
+    log="$(mktemp)"
+    if "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq >"$log" 2>&1 \
+        && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
+            >>"$log" 2>&1; then
+        echo "setup: chromium installed ($(/usr/bin/chromium --version 2>/dev/null || echo '?'))" >&2
+    else
+        echo "setup: WARNING: apt-get could not install chromium; the browser tests will be" \
+            "skipped. Its last lines:" >&2
+        tail -n 15 "$log" >&2
+    fi
+    rm -f "$log"
+}
+ensure_chromium
+
 # --- install taskito (editable) ---------------------------------------------------------
 if [[ -n "$EXTRAS" ]]; then
     TARGET=".[$EXTRAS]"

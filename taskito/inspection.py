@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import Avg, Count, Max, Min, Q
+from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
 from taskito.enqueueing import EnqueueMixin
@@ -135,3 +136,30 @@ class InspectionMixin(EnqueueMixin):
         jid = as_uuid(job_id)
         return list(self.dependency_model.objects.using(self.using).filter(depends_on_id=jid)
                     .values_list("job_id", flat=True)) if jid else []
+
+    def oldest_pending(self, now: datetime | None = None) -> dict[str, datetime]:
+        """{queue: due time of its longest-waiting ready job} (pending and due by `now`);
+        delayed jobs that are not due yet are not waiting, so they do not count."""
+        rows = (self.job_model.objects.using(self.using).ready(now or timezone.now())
+                .order_by().values_list("queue").annotate(oldest=Min("scheduled_at")))
+        return dict(rows)
+
+    def throughput(self, minutes: int = 60,
+                   now: datetime | None = None) -> list[dict[str, Any]]:
+        """Finished runs per minute over the last `minutes` minutes, oldest first, one dict
+        per minute (also the empty ones): {"minute", "succeeded", "failed"}."""
+        if isinstance(minutes, bool) or not isinstance(minutes, int) or not 1 <= minutes <= 1440:
+            raise ValueError(f"minutes must be an int from 1 to 1440, not {minutes!r}")
+        end = (now or timezone.now()).replace(second=0, microsecond=0) + timedelta(minutes=1)
+        start = end - timedelta(minutes=minutes)
+        rows = (self.metric_model.objects.using(self.using)
+                .filter(recorded_at__gte=start, recorded_at__lt=end).order_by()
+                .values(minute=TruncMinute("recorded_at"))
+                .annotate(n=Count("id"), ok=Count("id", filter=Q(succeeded=True))))
+        counts = {r["minute"]: (r["ok"], r["n"] - r["ok"]) for r in rows}
+        timeline = []
+        for i in range(minutes):
+            minute = start + timedelta(minutes=i)
+            ok, failed = counts.get(minute, (0, 0))
+            timeline.append({"minute": minute, "succeeded": ok, "failed": failed})
+        return timeline
