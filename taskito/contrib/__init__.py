@@ -1,0 +1,1 @@
+"""Optional surfaces over Queue: DRF views (`rest`), a FastAPI router (`fastapi`)."""

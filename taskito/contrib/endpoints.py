@@ -1,0 +1,198 @@
+"""The HTTP endpoints as plain functions: parse raw query strings, call Queue, return the
+JSON body. DRF and FastAPI are thin shells over these, so the two surfaces cannot drift."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from django.db import connections
+from django.utils import timezone
+
+from taskito.conf import taskito_settings
+from taskito.exceptions import JobNotFound, TaskitoError
+from taskito.presenters import job_dict
+from taskito.queue import Queue
+from taskito.serialization import loads
+from taskito.states import TERMINAL, JobStatus
+
+MAX_PAGE = 100
+DEFAULT_PAGE = 20
+MAX_RESULT_WAIT = 300
+
+#: route name -> (method, path); the names are what FastAPI's include/exclude_routes take
+ROUTES: dict[str, tuple[str, str]] = {
+    "stats": ("GET", "/stats"),
+    "stats_queues": ("GET", "/stats/queues"),
+    "jobs": ("GET", "/jobs"),
+    "job": ("GET", "/jobs/{job_id}"),
+    "job_errors": ("GET", "/jobs/{job_id}/errors"),
+    "job_logs": ("GET", "/jobs/{job_id}/logs"),
+    "job_result": ("GET", "/jobs/{job_id}/result"),
+    "job_cancel": ("POST", "/jobs/{job_id}/cancel"),
+    "dead_letters": ("GET", "/dead-letters"),
+    "dead_letter_retry": ("POST", "/dead-letters/{dead_id}/retry"),
+    "health": ("GET", "/health"),
+    "readiness": ("GET", "/readiness"),
+}
+
+
+class ApiError(Exception):
+    """A client's mistake: the HTTP status and the `detail` to answer with."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+def bad(name: str, expected: str, raw: str) -> ApiError:
+    return ApiError(400, f"{name} must be {expected}, not {raw!r}")
+
+
+def int_param(params: Mapping[str, Any], name: str, default: int, lo: int,
+              hi: int | None = None) -> int:
+    """An integer query parameter within [lo, hi]; 400 naming it otherwise."""
+    raw = params.get(name)
+    if raw is None:
+        return default
+    expected = (f"an integer from {lo} to {hi}" if hi is not None
+                else f"an integer >= {lo}")
+    try:
+        value = int(str(raw).strip())
+    except ValueError:
+        raise bad(name, expected, raw) from None
+    if value < lo or (hi is not None and value > hi):
+        raise bad(name, expected, raw)
+    return value
+
+
+def timeout_param(params: Mapping[str, Any]) -> float:
+    """`timeout`: seconds to wait for a result, 0..300 (default 0: answer at once)."""
+    raw = params.get("timeout")
+    if raw is None:
+        return 0.0
+    expected = f"a number of seconds from 0 to {MAX_RESULT_WAIT}"
+    try:
+        value = float(str(raw).strip())
+    except ValueError:
+        raise bad("timeout", expected, raw) from None
+    if not math.isfinite(value) or not 0 <= value <= MAX_RESULT_WAIT:
+        raise bad("timeout", expected, raw)
+    return value
+
+
+def _job_row(queue: Queue, job_id: str) -> dict[str, Any]:
+    row = queue.fetch_job_row(job_id)  # a malformed id is simply not found
+    if row is None:
+        raise ApiError(404, f"job {job_id} not found")
+    return row
+
+
+# -- the endpoints ---------------------------------------------------------------------------
+def stats(queue: Queue) -> dict[str, int]:
+    return queue.stats()
+
+
+def stats_by_queue(queue: Queue) -> dict[str, dict[str, int]]:
+    return queue.stats_by_queue()
+
+
+def list_jobs(queue: Queue, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Newest first; `limit` 1..100 (20), `offset` >= 0, filters status, queue, task_name."""
+    limit = int_param(params, "limit", DEFAULT_PAGE, 1, MAX_PAGE)
+    offset = int_param(params, "offset", 0, 0)
+    status = params.get("status")
+    if status is not None:
+        try:
+            JobStatus.parse(status)
+        except ValueError:
+            names = ", ".join(s.label for s in JobStatus)
+            raise bad("status", f"one of {names}", status) from None
+    jobs = queue.list_jobs(status=status, queue=params.get("queue"),
+                           task_name=params.get("task_name"), limit=limit, offset=offset)
+    return [job.to_dict() for job in jobs]
+
+
+def get_job(queue: Queue, job_id: str) -> dict[str, Any]:
+    return job_dict(_job_row(queue, job_id))
+
+
+def job_errors(queue: Queue, job_id: str) -> list[dict[str, Any]]:
+    _job_row(queue, job_id)
+    return queue.job_errors(job_id)
+
+
+def job_logs(queue: Queue, job_id: str) -> list[dict[str, Any]]:
+    _job_row(queue, job_id)
+    return queue.task_logs(job_id)
+
+
+def result_snapshot(row: dict[str, Any]) -> dict[str, Any]:
+    status = JobStatus(row["status"])
+    return {
+        "id": str(row["id"]),
+        "status": status.label,
+        "result": loads(row["result"]) if status == JobStatus.COMPLETE else None,
+        "error": row["error"],
+    }
+
+
+def wait_for_result(queue: Queue, job_id: str, timeout: float) -> dict[str, Any]:
+    """{id, status, result, error} once the job is terminal or `timeout` seconds passed
+    (then with the current status and a null result: waiting out is not an error)."""
+    row = _job_row(queue, job_id)
+    if row["status"] not in TERMINAL and timeout > 0:
+        job = queue.handle(row["id"], row)
+        try:
+            job.result(timeout=timeout)
+        except JobNotFound:
+            raise ApiError(404, f"job {job_id} not found") from None
+        except (TimeoutError, TaskitoError):
+            pass  # failed, dead, cancelled or still running: the snapshot says which
+        row = _job_row(queue, job_id)
+    return result_snapshot(row)
+
+
+def cancel_job(queue: Queue, job_id: str) -> dict[str, bool]:
+    """A pending job is cancelled at once; a running one is asked to stop."""
+    _job_row(queue, job_id)
+    return {"cancelled": queue.cancel_job(job_id) or queue.cancel_running_job(job_id)}
+
+
+def dead_letters(queue: Queue, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+    limit = int_param(params, "limit", DEFAULT_PAGE, 1, MAX_PAGE)
+    offset = int_param(params, "offset", 0, 0)
+    return queue.dead_letters(limit=limit, offset=offset)
+
+
+def retry_dead(queue: Queue, dead_id: str) -> dict[str, str]:
+    try:
+        new = queue.retry_dead(dead_id)
+    except JobNotFound:
+        raise ApiError(404, f"dead letter {dead_id} not found") from None
+    return {"new_job_id": str(new)}
+
+
+def health() -> dict[str, str]:
+    """Liveness: the process answers; no database query."""
+    return {"status": "ok"}
+
+
+def readiness(queue: Queue) -> tuple[int, dict[str, Any]]:
+    """(HTTP status, body): 503 when the job tables cannot be read. Live workers (a
+    heartbeat newer than WORKER_STALE_AFTER) are reported, not required: a web process is
+    ready to accept jobs even while no worker runs."""
+    from taskito.models import WorkerHeartbeat
+
+    try:
+        queue.job_model.objects.using(queue.using).exists()
+        cutoff = timezone.now() - timedelta(seconds=taskito_settings.WORKER_STALE_AFTER)
+        workers = WorkerHeartbeat.objects.using(queue.using).filter(
+            last_seen__gte=cutoff).count()
+    except Exception:  # any database error means "not ready"; the probe must answer
+        connections[queue.using].close_if_unusable_or_obsolete()
+        return 503, {"status": "unavailable", "storage": False, "workers": None}
+    return 200, {"status": "ready", "storage": True, "workers": workers}

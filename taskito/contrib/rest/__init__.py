@@ -1,0 +1,1 @@
+"""DRF views for taskito: `path("tasks/", include("taskito.contrib.rest.urls"))`."""

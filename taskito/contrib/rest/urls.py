@@ -1,0 +1,25 @@
+"""`path("tasks/", include("taskito.contrib.rest.urls"))`: the API under /tasks/."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from taskito.contrib.rest import views
+
+app_name = "taskito"
+
+urlpatterns = [
+    path("stats", views.StatsView.as_view(), name="stats"),
+    path("stats/queues", views.QueueStatsView.as_view(), name="stats_queues"),
+    path("jobs", views.JobListView.as_view(), name="jobs"),
+    path("jobs/<str:job_id>", views.JobDetailView.as_view(), name="job"),
+    path("jobs/<str:job_id>/errors", views.JobErrorsView.as_view(), name="job_errors"),
+    path("jobs/<str:job_id>/logs", views.JobLogsView.as_view(), name="job_logs"),
+    path("jobs/<str:job_id>/result", views.job_result, name="job_result"),
+    path("jobs/<str:job_id>/cancel", views.JobCancelView.as_view(), name="job_cancel"),
+    path("dead-letters", views.DeadLetterListView.as_view(), name="dead_letters"),
+    path("dead-letters/<str:dead_id>/retry", views.DeadLetterRetryView.as_view(),
+         name="dead_letter_retry"),
+    path("health", views.HealthView.as_view(), name="health"),
+    path("readiness", views.ReadinessView.as_view(), name="readiness"),
+]

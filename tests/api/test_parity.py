@@ -1,0 +1,59 @@
+"""DRF and FastAPI answer every endpoint with the same status code and the same JSON."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from tests.api.conftest import PREFIX, dead_letter_id
+
+pytestmark = pytest.mark.django_db(transaction=True)  # FastAPI's threads need committed rows
+
+
+def test_drf_and_fastapi_answer_alike(api, fastapi_client, make_jobs, queue):
+    first, second = make_jobs(), make_jobs()  # the second set is for FastAPI's writes
+
+    def both(method: str, path: str, fastapi_path: str | None = None) -> Any:
+        drf = getattr(api, method)(PREFIX + path)
+        fast = getattr(fastapi_client, method)(PREFIX + (fastapi_path or path))
+        assert (drf.status_code, drf.json()) == (fast.status_code, fast.json()), path
+        return drf.status_code, drf.json()
+
+    missing, dead_first = uuid.uuid4(), dead_letter_id(queue, first.dead)
+    reads = [
+        "/stats", "/stats/queues", "/jobs", "/jobs?limit=2&offset=1",
+        "/jobs?status=complete", "/jobs?queue=later&task_name=tests.testapp.tasks.add",
+        "/jobs?limit=0", "/jobs?limit=101", "/jobs?limit=x", "/jobs?offset=-1",
+        "/jobs?status=bogus", "/jobs?status=", f"/jobs/{first.completed.id}",
+        f"/jobs/{first.dead.id}", f"/jobs/{missing}", "/jobs/not-a-uuid",
+        f"/jobs/{first.dead.id}/errors", f"/jobs/{first.completed.id}/logs",
+        f"/jobs/{missing}/errors", f"/jobs/{missing}/logs", "/jobs/x/logs",
+        f"/jobs/{first.completed.id}/result", f"/jobs/{first.dead.id}/result",
+        f"/jobs/{first.pending.id}/result?timeout=0",
+        f"/jobs/{first.pending.id}/result?timeout=0.05", f"/jobs/{missing}/result",
+        f"/jobs/{first.pending.id}/result?timeout=301",
+        f"/jobs/{first.pending.id}/result?timeout=abc",
+        "/dead-letters", "/dead-letters?limit=1&offset=1", "/dead-letters?limit=0",
+        "/dead-letters?offset=-1", "/health", "/readiness",
+    ]
+    statuses = {path: both("get", path)[0] for path in reads}
+    assert {s for s in statuses.values()} == {200, 400, 404}
+
+    # writes: each surface acts on its own, identical, job
+    for name in ("pending", "running", "completed"):
+        both("post", f"/jobs/{getattr(first, name).id}/cancel",
+             f"/jobs/{getattr(second, name).id}/cancel")
+    both("post", f"/jobs/{missing}/cancel")
+    both("post", "/jobs/bad/cancel")
+    assert both("get", f"/jobs/{first.pending.id}")[1]["status"] == "cancelled"
+
+    dead_second = dead_letter_id(queue, second.dead)
+    drf = api.post(f"{PREFIX}/dead-letters/{dead_first}/retry")
+    fast = fastapi_client.post(f"{PREFIX}/dead-letters/{dead_second}/retry")
+    assert drf.status_code == fast.status_code == 200
+    assert set(drf.json()) == set(fast.json()) == {"new_job_id"}
+    both("post", f"/dead-letters/{dead_first}/retry")  # retried already: 404 on both
+    both("post", "/dead-letters/garbage/retry")
+    both("get", f"/jobs/{drf.json()['new_job_id']}", f"/jobs/{drf.json()['new_job_id']}")
