@@ -91,6 +91,8 @@ class Queue(ThrottlingMixin):
     adead_letters = async_twin(InspectionMixin.dead_letters)
     ajob_dependencies = async_twin(InspectionMixin.job_dependencies)
     ajob_dependents = async_twin(InspectionMixin.job_dependents)
+    aoldest_pending = async_twin(InspectionMixin.oldest_pending)
+    athroughput = async_twin(InspectionMixin.throughput)
     ajob_dag = async_twin(SchedulingMixin.job_dag)
     aenqueue = async_twin(EnqueueMixin.enqueue)
     aenqueue_many = async_twin(EnqueueMixin.enqueue_many)
