@@ -44,10 +44,11 @@ class SchedulingMixin(SupervisionMixin):
             if row == fields:
                 continue
             nxt = next_fire(spec.cron, now, spec.timezone)
-            if row is None:
-                _, created = model.get_or_create(name=spec.name,
-                                                 defaults={**fields, "next_run_at": nxt})
-                changed += int(created)
+            if row is None:  # one INSERT .. ON CONFLICT DO NOTHING: no read before the write
+                created = model.bulk_create(
+                    [self.periodic_model(name=spec.name, next_run_at=nxt, **fields)],
+                    ignore_conflicts=True)
+                changed += len(created)
             else:
                 changed += model.filter(name=spec.name).update(**fields, next_run_at=nxt,
                                                                updated_at=now)

@@ -44,6 +44,7 @@ class Lifeline:
         self.stale_after = float(stale_after or taskito_settings.WORKER_STALE_AFTER)
         self.started_at = timezone.now()
         self.leader = False
+        self.synced = False
         self.purge_interval = float(taskito_settings.PURGE_INTERVAL)
         self._last_beat = self._last_lease = self._last_rescue = float("-inf")
         self._last_purge = float("-inf")
@@ -55,6 +56,8 @@ class Lifeline:
             if clock - self._last_beat >= self.heartbeat_interval:
                 self.beat(now)
                 self._last_beat = clock
+                if not self.synced:
+                    self.sync(now)
             if clock - self._last_lease >= LEASE_EVERY:
                 self._last_lease = clock
                 self.leader = self.queue.acquire_lease(
@@ -75,10 +78,15 @@ class Lifeline:
     def start(self, now: datetime | None = None) -> None:
         """First heartbeat, and the schedules declared in code written to their rows."""
         self.beat(now)
+        self.sync(now)
+
+    def sync(self, now: datetime | None = None) -> None:
+        """Write the schedules declared in code to their rows; retried by tick() on failure."""
         try:
             self.queue.sync_periodic(registry.periodic(), now)
+            self.synced = True
         except DatabaseError as exc:
-            logger.warning("lifeline: could not sync periodic tasks: %s", exc)
+            logger.warning("lifeline: could not sync periodic tasks (will retry): %s", exc)
 
     def beat(self, now: datetime | None = None) -> None:
         self.queue.heartbeat(worker_id=self.worker_id, hostname=socket.gethostname(),
