@@ -9,7 +9,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from queue import Empty, SimpleQueue
@@ -73,6 +73,9 @@ class Worker:
                                    else drain_timeout)
         self.heartbeat_interval = heartbeat_interval
         self.stale_after = stale_after
+        #: set by stop() (signal handlers); stop_event is for threads that stop a worker
+        self.stopping = False
+        self._wake: Callable[[], None] | None = None
         self.stop_event = threading.Event()
         self.processed = 0
         self.claimed = 0
@@ -82,8 +85,19 @@ class Worker:
         self.stuck = 0
 
     def stop(self) -> None:
-        """Stop claiming; `run()` returns once the jobs in flight are finished."""
-        self.stop_event.set()
+        """Stop claiming; `run()` returns once the jobs in flight are finished.
+
+        Safe in a signal handler: it only sets a flag and puts a wake-up on a SimpleQueue
+        (whose put() is reentrant). Setting a threading.Event there can deadlock when the
+        signal lands while the main thread holds that Event's lock."""
+        self.stopping = True
+        wake = self._wake
+        if wake is not None:
+            wake()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self.stopping or self.stop_event.is_set()
 
     # -- stepping (tests) --------------------------------------------------------------------
     def run_once(self, now: datetime | None = None) -> int:
@@ -159,6 +173,7 @@ class _Loop:
         self.unflushed: list[Outcome] = []
         self.watcher = worker.queue.backend.watcher(worker.poll_interval,
                                                     wake=lambda: self.done.put(None))
+        worker._wake = lambda: self.done.put(None)
         self.last_check = 0.0
         self.check_now = True
         self.backoff = 0.0
@@ -172,7 +187,7 @@ class _Loop:
         while True:
             self.collect(block=False)
             self.flush()
-            if w.stop_event.is_set() or (w.max_jobs is not None and w.claimed >= w.max_jobs):
+            if w.stop_requested or (w.max_jobs is not None and w.claimed >= w.max_jobs):
                 if self.drained():
                     return
                 self.collect(block=True)
@@ -281,7 +296,7 @@ class _Loop:
             return False
 
     def _execute(self, job: ClaimedJob) -> None:
-        if self.w.stop_event.is_set():  # claimed, but the worker is stopping: hand it back
+        if self.w.stop_requested:  # claimed, but the worker is stopping: hand it back
             self.done.put(job)
             return
         self.started[job.id] = time.perf_counter()
@@ -356,7 +371,9 @@ class _Loop:
         conn = self.w.queue.backend.connection
         if conn.in_atomic_block is False:
             conn.close_if_unusable_or_obsolete()
-        self.w.stop_event.wait(self.backoff)
+        deadline = time.monotonic() + self.backoff
+        while not self.w.stop_requested and time.monotonic() < deadline:
+            time.sleep(0.01)
 
     def close(self) -> None:
         self.watcher.close()

@@ -82,7 +82,7 @@ class Command(BaseCommand):
 
     def _install_signals(self, worker: Worker) -> None:
         def on_signal(signum: int, frame: FrameType | None) -> None:
-            if worker.stop_event.is_set():
+            if worker.stopping:
                 os._exit(128 + signum)  # second signal: leave now, the lifeline recovers jobs
             self.stderr.write(f"taskito: {signal.Signals(signum).name} received, finishing "
                               "running jobs (send again to exit at once)")
