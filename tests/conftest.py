@@ -15,7 +15,9 @@ from django.db import connection
 
 from taskito import queue as default_queue
 from taskito.queue import Queue
+from taskito.result import JobResult
 from taskito.runtime.worker import Worker
+from tests.testapp import tasks
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -80,3 +82,29 @@ def wait_for(condition: Callable[[], Any], timeout: float = 30.0,
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s")
         time.sleep(interval)
+
+
+@pytest.fixture
+def completed_job(worker: Worker) -> Callable[..., JobResult]:
+    """Enqueue `add(a, b)` and run it to completion."""
+
+    def make(a: int = 1, b: int = 2, **options: Any) -> JobResult:
+        job = tasks.add.apply_async(args=(a, b), **options)
+        worker.run_until_empty()
+        assert job.refresh().status == "complete"
+        return job
+
+    return make
+
+
+@pytest.fixture
+def dead_job(worker: Worker) -> Callable[..., JobResult]:
+    """Enqueue `fatal()` (not retryable) and run it into the dead-letter queue."""
+
+    def make(**options: Any) -> JobResult:
+        job = tasks.fatal.apply_async(**options)
+        worker.run_until_empty()
+        assert job.refresh().status == "dead"
+        return job
+
+    return make

@@ -73,17 +73,6 @@ def running_job(queue: Any) -> Callable[..., JobResult]:
 
 
 @pytest.fixture
-def completed_job(worker: Worker) -> Callable[..., JobResult]:
-    def make(a: int = 1, b: int = 2, **options: Any) -> JobResult:
-        job = tasks.add.apply_async(args=(a, b), **options)
-        worker.run_until_empty()
-        assert job.refresh().status == "complete"
-        return job
-
-    return make
-
-
-@pytest.fixture
 def dead_letter(worker: Worker) -> Callable[..., DeadLetter]:
     """A job run into the dead-letter queue (not retryable); returns its DeadLetter row."""
 

@@ -9,7 +9,6 @@ import pytest
 
 from taskito import JobResult
 from taskito.models import Job
-from taskito.runtime.worker import Worker
 from tests.testapp import tasks
 
 
@@ -23,30 +22,6 @@ def row() -> Callable[[Any], Job]:
     return get
 
 
-@pytest.fixture
-def completed_job(worker: Worker) -> Callable[..., JobResult]:
-    """Enqueue `add(a, b)` and run it to completion."""
-
-    def make(a: int = 1, b: int = 2, **options: Any) -> JobResult:
-        job = tasks.add.apply_async(args=(a, b), **options)
-        worker.run_until_empty()
-        assert job.refresh().status == "complete"
-        return job
-
-    return make
-
-
-@pytest.fixture
-def dead_job(worker: Worker) -> Callable[..., JobResult]:
-    """Enqueue `fatal()` (not retryable) and run it into the dead-letter queue."""
-
-    def make(**options: Any) -> JobResult:
-        job = tasks.fatal.apply_async(**options)
-        worker.run_until_empty()
-        assert job.refresh().status == "dead"
-        return job
-
-    return make
 
 
 @pytest.fixture
