@@ -69,7 +69,8 @@ def test_sqlite_producers_and_workers_share_one_file(spawn, tmp_path, settings_m
     total = PRODUCERS * PER_PRODUCER
     wait_for(lambda: Job.objects.filter(status=JobStatus.COMPLETE).count() == total,
              timeout=60)
-    for proc in workers:
+    for proc in workers:  # one may have done all the work before the other finished starting
+        wait_for(lambda p=proc: "taskito worker" in p.stdout, timeout=30)
         proc.popen.send_signal(signal.SIGTERM)
     for proc in workers:
         assert proc.wait(timeout=30) == 0, proc.describe()
@@ -139,6 +140,11 @@ def test_unique_key_while_a_worker_frees_it(spawn, tmp_path):
     id, each id is a real job, and exactly one caller created each of them."""
     key = "process-test-unique-churn"
     worker = spawn("worker", worker_argv())
+    # up and handling signals before the callers start (a SIGTERM during Django's start-up
+    # would simply kill it)
+    wait_for(lambda: "taskito worker" in worker.stdout or worker.popen.poll() is not None,
+             timeout=30)
+    assert worker.popen.poll() is None, worker.describe()
     procs = _start_together(spawn, tmp_path / "barrier", "caller", [
         module_argv("tests.process.enqueue", "unique", "--key", key, "--count", "100",
                     "--barrier", str(tmp_path / "barrier"))

@@ -58,6 +58,7 @@ def test_sigkill_chaos_loses_no_job(spawn: Spawn, tmp_path: Path):
     # only jobs in flight on a killed worker ran again: at most what 3 workers held at once
     assert reruns <= kills * (4 + 64), reruns
     for proc in workers.values():
+        wait_for(lambda p=proc: "taskito worker" in p.stdout, timeout=30)  # signals handled
         proc.popen.terminate()
         assert proc.wait(timeout=30) == 0, proc.describe()
 
