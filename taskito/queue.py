@@ -84,6 +84,7 @@ class Queue(ThrottlingMixin):
     astats = async_twin(InspectionMixin.stats)
     astats_by_queue = async_twin(InspectionMixin.stats_by_queue)
     aget_job = async_twin(InspectionMixin.get_job)
+    ajob_progress = async_twin(InspectionMixin.job_progress)
     alist_jobs = async_twin(InspectionMixin.list_jobs)
     ajob_errors = async_twin(InspectionMixin.job_errors)
     atask_logs = async_twin(InspectionMixin.task_logs)

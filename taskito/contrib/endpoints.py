@@ -156,6 +156,16 @@ def wait_for_result(queue: Queue, job_id: str, timeout: float) -> dict[str, Any]
     return result_snapshot(row)
 
 
+def progress_event(status: int, progress: int) -> dict[str, Any]:
+    """The body of one progress event: status and progress, never arguments, results or
+    tracebacks (what SSE streams send)."""
+    return {"status": JobStatus(status).label, "progress": progress}
+
+
+def is_terminal(status: int) -> bool:
+    return status in TERMINAL
+
+
 def cancel_job(queue: Queue, job_id: str) -> dict[str, bool]:
     """A pending job is cancelled at once; a running one is asked to stop."""
     _job_row(queue, job_id)
