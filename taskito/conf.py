@@ -33,6 +33,9 @@ DEFAULTS: dict[str, Any] = {
     "DRAIN_TIMEOUT": 30.0,  # seconds a stopping worker waits for running jobs
     "PURGE_INTERVAL": 60.0,  # seconds between result-TTL clean-ups (by the lifeline leader)
     "QUEUE_RATE_LIMITS": {},  # {"emails": "10/s"}: starts per window, across all workers
+    # progress streams (taskito.contrib.sse)
+    "SSE_POLL_INTERVAL": 0.5,  # seconds between the relay's reads of watched jobs
+    "SSE_TOKEN_MAX_AGE": 600,  # seconds a progress_url() token stays valid
 }
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -55,13 +58,15 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "DRAIN_TIMEOUT": (int, float),
     "PURGE_INTERVAL": (int, float),
     "QUEUE_RATE_LIMITS": (dict,),
+    "SSE_POLL_INTERVAL": (int, float),
+    "SSE_TOKEN_MAX_AGE": (int, float),
 }
 
 _NON_NEGATIVE = {"RESULT_TTL", "DEFAULT_MAX_RETRIES", "DEFAULT_TIMEOUT", "DEFAULT_RETRY_BACKOFF",
                  "DRAIN_TIMEOUT"}
 _POSITIVE = {"CONCURRENCY", "POLL_INTERVAL", "IDLE_RECHECK", "IDLE_POLL_MAX",
              "DEFAULT_MAX_RETRY_DELAY", "HEARTBEAT_INTERVAL", "WORKER_STALE_AFTER",
-             "PURGE_INTERVAL"}
+             "PURGE_INTERVAL", "SSE_POLL_INTERVAL", "SSE_TOKEN_MAX_AGE"}
 
 
 def validate(values: dict[str, Any]) -> None:

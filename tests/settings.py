@@ -28,6 +28,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "taskito",
+    "taskito.contrib.sse",
     "tests.testapp",
 ]
 
@@ -40,6 +41,11 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "tests.urls"
+ASGI_APPLICATION = "tests.asgi.application"
+
+if os.environ.get("TASKITO_TEST_EVENTSTREAM_REDIS"):
+    # django-eventstream carries events between processes through Redis (tests/sse)
+    EVENTSTREAM_REDIS = json.loads(os.environ["TASKITO_TEST_EVENTSTREAM_REDIS"])
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",

@@ -6,4 +6,5 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("tasks/", include("taskito.contrib.rest.urls")),
+    path("tasks/", include("taskito.contrib.sse.urls")),
 ]

@@ -31,6 +31,7 @@ ROUTES: dict[str, tuple[str, str]] = {
     "job_errors": ("GET", "/jobs/{job_id}/errors"),
     "job_logs": ("GET", "/jobs/{job_id}/logs"),
     "job_result": ("GET", "/jobs/{job_id}/result"),
+    "job_progress": ("GET", "/jobs/{job_id}/progress"),
     "job_cancel": ("POST", "/jobs/{job_id}/cancel"),
     "dead_letters": ("GET", "/dead-letters"),
     "dead_letter_retry": ("POST", "/dead-letters/{dead_id}/retry"),
@@ -89,6 +90,14 @@ def _job_row(queue: Queue, job_id: str) -> dict[str, Any]:
     if row is None:
         raise ApiError(404, f"job {job_id} not found")
     return row
+
+
+def close_idle_connections() -> None:
+    """Close this thread's database connections that are not inside a transaction: a view
+    that waits or streams should hold none while it waits."""
+    for conn in connections.all(initialized_only=True):
+        if not conn.in_atomic_block:
+            conn.close()
 
 
 # -- the endpoints ---------------------------------------------------------------------------
@@ -164,6 +173,19 @@ def progress_event(status: int, progress: int) -> dict[str, Any]:
 
 def is_terminal(status: int) -> bool:
     return status in TERMINAL
+
+
+def progress_state(queue: Queue, job_id: str) -> tuple[int, int] | None:
+    """(status code, progress) of the job in one query; None when there is no such job."""
+    return next(iter(queue.job_progress([job_id]).values()), None)
+
+
+def first_progress_state(queue: Queue, job_id: str) -> tuple[int, int]:
+    """The state a progress stream starts with; 404 before streaming for an unknown job."""
+    state = progress_state(queue, job_id)
+    if state is None:
+        raise ApiError(404, f"job {job_id} not found")
+    return state
 
 
 def cancel_job(queue: Queue, job_id: str) -> dict[str, bool]:

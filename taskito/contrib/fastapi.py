@@ -3,31 +3,40 @@
 Call `django.setup()` before importing this module. The router has NO authentication by
 default: pass `dependencies=[Depends(your_auth)]`. Each endpoint is a plain `def`, so FastAPI
 runs it in its thread pool, off the event loop, and closes stale Django connections before
-and after its database work (FastAPI sends none of Django's request signals).
+and after its database work (FastAPI sends none of Django's request signals). The progress
+stream's polls run in the same thread pool, each between connection clean-ups.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+import json
+import time
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from datetime import datetime
 from enum import Enum
 from typing import Any
 
+import anyio
 from django.db import close_old_connections
 from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.params import Depends
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
 
+from taskito.conf import taskito_settings
 from taskito.contrib import endpoints
 from taskito.contrib.endpoints import ROUTES, ApiError
 from taskito.queue import Queue
 
 __all__ = [
     "CancelResponse", "DeadLetterResponse", "HealthResponse", "JobErrorResponse",
-    "JobLogResponse", "JobResponse", "JobResultResponse", "ReadinessResponse",
+    "JobLogResponse", "JobResponse", "JobResultResponse", "ProgressEvent", "ReadinessResponse",
     "RetryResponse", "StatsResponse", "TaskitoRouter",
 ]
+
+#: seconds without a change after which a progress stream sends a `: keep-alive` comment
+KEEP_ALIVE = 15.0
 
 
 class StatsResponse(BaseModel):
@@ -112,20 +121,67 @@ class ReadinessResponse(BaseModel):
     workers: int | None
 
 
+class ProgressEvent(BaseModel):
+    """The JSON `data` of one progress stream event."""
+
+    status: str
+    progress: int
+
+
 class ErrorResponse(BaseModel):
     detail: str
 
 
-def _run(fn: Callable[..., Any], *args: Any, status: int = 200) -> JSONResponse:
+class EventStream(StreamingResponse):
+    """A streamed `text/event-stream` response (also what the route's OpenAPI names)."""
+
+    media_type = "text/event-stream"
+
+
+def _call(fn: Callable[..., Any], *args: Any) -> Any:
     """One unit of ORM work between connection clean-ups; ApiError -> 400/404."""
     close_old_connections()
     try:
-        body = fn(*args)
+        return fn(*args)
     except ApiError as exc:
         raise HTTPException(status_code=exc.status, detail=exc.detail) from None
     finally:
         close_old_connections()
-    return JSONResponse(body, status_code=status)
+
+
+def _run(fn: Callable[..., Any], *args: Any, status: int = 200) -> JSONResponse:
+    return JSONResponse(_call(fn, *args), status_code=status)
+
+
+def _sse(event_id: int, status: int, progress: int) -> str:
+    """One server-sent event of the default type: an id line and a ProgressEvent as data."""
+    body = json.dumps(endpoints.progress_event(status, progress))
+    return f"id: {event_id}\ndata: {body}\n\n"
+
+
+async def _progress_stream(queue: Queue, job_id: str, state: tuple[int, int] | None,
+                           request: Request) -> AsyncIterator[str]:
+    """The current state, then each change, until a terminal status, the job's removal or
+    the client's disconnection. Polls run off the event loop and hold no connection between
+    them; a client that goes away cancels the stream at its next await."""
+    interval = float(taskito_settings.get("SSE_POLL_INTERVAL", 0.5))
+    sent: tuple[int, int] | None = None
+    event_id = 0
+    quiet_since = time.monotonic()
+    while state is not None:
+        if state != sent:
+            event_id += 1
+            yield _sse(event_id, *state)
+            if endpoints.is_terminal(state[0]):
+                return
+            sent, quiet_since = state, time.monotonic()
+        elif time.monotonic() - quiet_since >= KEEP_ALIVE:
+            yield ": keep-alive\n\n"  # keeps proxies from closing an idle connection
+            quiet_since = time.monotonic()
+        await anyio.sleep(interval)
+        if await request.is_disconnected():  # servers that never cancel a stream (ASGI 2.4)
+            return
+        state = await run_in_threadpool(_call, endpoints.progress_state, queue, job_id)
 
 
 def _params(request: Request) -> dict[str, str]:
@@ -134,6 +190,24 @@ def _params(request: Request) -> dict[str, str]:
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorResponse}}
 BAD_REQUEST: dict[int | str, dict[str, Any]] = {400: {"model": ErrorResponse}}
+
+
+def _progress_stream_doc() -> dict[int | str, dict[str, Any]]:
+    """OpenAPI for the progress stream: 200 text/event-stream of ProgressEvents, 404 JSON."""
+    event = {"type": "object", "required": ["data"], "properties": {
+        "id": {"type": "string"},
+        "data": {"type": "string", "contentMediaType": "application/json",
+                 "contentSchema": ProgressEvent.model_json_schema()}}}
+    return {200: {
+        "description": "Server-sent events, each `data` a ProgressEvent in JSON: the current "
+                       "state, then every change, until a terminal status or the job's purge.",
+        "content": {"text/event-stream": {
+            "itemSchema": event,
+            "example": 'id: 1\ndata: {"status": "running", "progress": 40}\n\n'}},
+    }, 404: {  # inline: a "model" would be filed under the route's text/event-stream type
+        "description": "Not Found, before any event is sent",
+        "content": {"application/json": {"schema": ErrorResponse.model_json_schema()}},
+    }}
 
 
 class TaskitoRouter(APIRouter):
@@ -156,8 +230,11 @@ class TaskitoRouter(APIRouter):
             if exclude_routes is not None and name in exclude_routes:
                 continue
             endpoint, model, responses = self._endpoint(name)
+            # only the stream names its class: the JSON routes keep the app's default
+            stream: dict[str, Any] = (
+                {"response_class": EventStream} if name == "job_progress" else {})
             self.add_api_route(path, endpoint, methods=[method], name=f"taskito_{name}",
-                               response_model=model, responses=responses)
+                               response_model=model, responses=responses, **stream)
 
     def _endpoint(self, name: str) -> tuple[Callable[..., Any], Any, dict[int | str, Any]]:
         made: tuple[Callable[..., Any], Any, dict[int | str, Any]] = getattr(
@@ -204,6 +281,13 @@ class TaskitoRouter(APIRouter):
             wait = _run_params(endpoints.timeout_param, _params(request))
             return _run(endpoints.wait_for_result, self.queue, job_id, wait)
         return job_result, JobResultResponse, {**NOT_FOUND, **BAD_REQUEST}
+
+    def _make_job_progress(self) -> tuple[Callable[..., Any], Any, dict[int | str, Any]]:
+        def job_progress(request: Request, job_id: str) -> EventStream:
+            state = _call(endpoints.first_progress_state, self.queue, job_id)
+            return EventStream(_progress_stream(self.queue, job_id, state, request),
+                               headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        return job_progress, None, _progress_stream_doc()
 
     def _make_job_cancel(self) -> tuple[Callable[..., Any], Any, dict[int | str, Any]]:
         def job_cancel(job_id: str) -> JSONResponse:

@@ -1,8 +1,19 @@
-"""TaskitoRouter options: route selection, dependencies, exported models, OpenAPI."""
+"""TaskitoRouter options (route selection, dependencies, exported models, OpenAPI) and its
+progress stream."""
 
 from __future__ import annotations
 
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
+
+from taskito.execution import Outcome
+from tests.api.conftest import PREFIX
+from tests.testapp import tasks
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -19,7 +30,8 @@ def test_models_are_exported():
     from taskito.contrib import fastapi as module
 
     for name in ("StatsResponse", "JobResponse", "JobErrorResponse", "JobResultResponse",
-                 "CancelResponse", "DeadLetterResponse", "RetryResponse", "TaskitoRouter"):
+                 "CancelResponse", "DeadLetterResponse", "RetryResponse", "ProgressEvent",
+                 "TaskitoRouter"):
         assert name in module.__all__
 
 
@@ -36,6 +48,19 @@ def test_include_and_exclude_routes(queue):
     assert without.post("/tasks/jobs/x/cancel").status_code in (404, 405)
     with pytest.raises(ValueError, match="nope"):
         TaskitoRouter(queue, include_routes=["nope"])
+
+
+def test_include_and_exclude_the_progress_route(queue):
+    from fastapi.testclient import TestClient
+
+    from taskito.contrib.fastapi import TaskitoRouter
+
+    only = TestClient(app_with(TaskitoRouter(queue, include_routes=["job_progress"])))
+    assert only.get("/tasks/jobs/x/progress").json() == {"detail": "job x not found"}
+    assert only.get("/tasks/stats").status_code == 404
+    without = TestClient(app_with(TaskitoRouter(queue, exclude_routes=["job_progress"])))
+    assert without.get("/tasks/jobs/x/progress").json() == {"detail": "Not Found"}
+    assert without.get("/tasks/jobs/x").json() == {"detail": "job x not found"}
 
 
 def test_dependencies_guard_every_route(queue):
@@ -64,3 +89,205 @@ def test_openapi_lists_every_path_with_tags(queue):
     assert set(schema["paths"]) == {"/tasks" + path for _, path in ROUTES.values()}
     assert schema["paths"]["/tasks/stats"]["get"]["tags"] == ["jobs"]
     assert "JobResponse" in schema["components"]["schemas"]
+
+
+def test_openapi_documents_the_progress_stream(queue):
+    from taskito.contrib.fastapi import TaskitoRouter
+
+    schema = app_with(TaskitoRouter(queue)).openapi()
+    responses = schema["paths"]["/tasks/jobs/{job_id}/progress"]["get"]["responses"]
+    stream = responses["200"]["content"]["text/event-stream"]
+    event = stream["itemSchema"]["properties"]["data"]["contentSchema"]
+    assert event["title"] == "ProgressEvent"
+    assert set(event["properties"]) == {"status", "progress"}
+    assert set(responses["200"]["content"]) == {"text/event-stream"}
+    assert set(responses["404"]["content"]) == {"application/json"}
+
+
+# -- GET /jobs/{job_id}/progress ----------------------------------------------------------------
+def progress_url(job_id: Any) -> str:
+    return f"{PREFIX}/jobs/{job_id}/progress"
+
+
+@pytest.fixture
+def fast_stream(settings, monkeypatch):
+    """Poll every 10 ms and send a keep-alive on every unchanged poll: a stream then yields
+    a line every few milliseconds, which is what lets `sse()` keep its deadline."""
+    settings.TASKITO = {**settings.TASKITO, "SSE_POLL_INTERVAL": 0.01}
+    monkeypatch.setattr("taskito.contrib.fastapi.KEEP_ALIVE", 0.0)
+
+
+def sse(response, timeout: float = 10.0) -> Iterator[Any]:
+    """A stream's events as {"id", "data"} and its comments as strings, until it ends; fails
+    once `timeout` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    fields: dict[str, str] = {}
+    for line in response.iter_lines():
+        assert time.monotonic() < deadline, "the stream ran past its deadline"
+        if line.startswith(":"):
+            yield line
+        elif line:
+            key, _, value = line.partition(": ")
+            fields[key] = value
+        elif fields:
+            assert set(fields) == {"id", "data"}, fields
+            yield {"id": int(fields["id"]), "data": json.loads(fields["data"])}
+            fields = {}
+
+
+def next_event(stream: Iterator[Any]) -> dict[str, Any]:
+    """The next event's data, past any keep-alive."""
+    return next(item["data"] for item in stream if isinstance(item, dict))
+
+
+def rest(stream: Iterator[Any]) -> list[dict[str, Any]]:
+    """The data of the remaining events (the stream must end)."""
+    return [item["data"] for item in stream if isinstance(item, dict)]
+
+
+def read_all(response, timeout: float = 10.0) -> bytes:
+    """The whole body of a stream that must end within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    chunks = []
+    for chunk in response.iter_bytes():
+        assert time.monotonic() < deadline, "the stream ran past its deadline"
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_progress_of_a_completed_job_is_one_event(fastapi_client, completed_job, fast_stream):
+    job = completed_job()
+    with fastapi_client.stream("GET", progress_url(job.id)) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        assert response.headers["cache-control"] == "no-cache"
+        assert response.headers["x-accel-buffering"] == "no"
+        body = read_all(response)
+    assert body == b'id: 1\ndata: {"status": "complete", "progress": 100}\n\n'
+
+
+def test_progress_of_a_dead_job_is_one_event(fastapi_client, dead_job, fast_stream):
+    with fastapi_client.stream("GET", progress_url(dead_job().id)) as response:
+        assert [item["data"] for item in sse(response)] == [
+            {"status": "dead", "progress": 0}]
+
+
+@pytest.mark.parametrize("job_id", [str(uuid.uuid4()), "not-a-uuid"])
+def test_progress_of_an_unknown_job_is_404_before_streaming(fastapi_client, job_id):
+    response = fastapi_client.get(progress_url(job_id))
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {"detail": f"job {job_id} not found"}
+
+
+def test_progress_streams_every_change_until_terminal(fastapi_client, queue, fast_stream):
+    job = tasks.noop.apply_async(queue="watched")
+    with fastapi_client.stream("GET", progress_url(job.id)) as response:
+        stream = sse(response)
+        assert next_event(stream) == {"status": "pending", "progress": 0}
+        [claimed] = queue.claim(worker_id="stream-test", limit=1, queues=["watched"])
+        assert next_event(stream) == {"status": "running", "progress": 0}
+        queue.set_progress(claimed.id, claimed.token, 40)
+        assert next_event(stream) == {"status": "running", "progress": 40}
+        queue.finish([Outcome(claimed, "complete", wall_ms=1.0, result="null")])
+        assert rest(stream) == [{"status": "complete", "progress": 100}]
+
+
+def test_progress_event_ids_count_up(fastapi_client, queue, fast_stream):
+    job = tasks.noop.apply_async(queue="watched")
+    with fastapi_client.stream("GET", progress_url(job.id)) as response:
+        stream = sse(response)
+        ids = [next(item["id"] for item in stream if isinstance(item, dict))]
+        [claimed] = queue.claim(worker_id="stream-test", limit=1, queues=["watched"])
+        queue.finish([Outcome(claimed, "complete", wall_ms=1.0, result="null")])
+        ids += [item["id"] for item in stream if isinstance(item, dict)]
+    assert ids == list(range(1, len(ids) + 1)) and len(ids) >= 2
+
+
+def test_progress_follows_a_worker_to_completion(fastapi_client, worker, fast_stream):
+    job = tasks.reports.apply_async(args=(4,))
+    with fastapi_client.stream("GET", progress_url(job.id)) as response:
+        stream = sse(response)
+        events = [next_event(stream)]
+        assert worker.run_until_empty() == 1
+        events += rest(stream)
+    assert events[0] == {"status": "pending", "progress": 0}
+    assert events[-1] == {"status": "complete", "progress": 100}
+    progress = [event["progress"] for event in events]
+    assert progress == sorted(progress)
+
+
+def test_progress_stream_sends_keep_alives_while_nothing_changes(fastapi_client,
+                                                                  fast_stream):
+    job = tasks.noop.apply_async(queue="watched")
+    with fastapi_client.stream("GET", progress_url(job.id)) as response:
+        stream = sse(response)
+        assert next(stream)["data"] == {"status": "pending", "progress": 0}
+        assert next(stream) == ": keep-alive"
+
+
+def test_progress_stream_ends_when_the_job_is_purged(fastapi_client, queue, fast_stream):
+    job = tasks.noop.apply_async(queue="watched")
+    with fastapi_client.stream("GET", progress_url(job.id)) as response:
+        stream = sse(response)
+        assert next_event(stream)["status"] == "pending"
+        assert queue.purge_jobs([job.id]) == 1
+        assert rest(stream) == []
+
+
+def test_progress_stream_stops_when_the_client_leaves(fastapi_client, monkeypatch,
+                                                      fast_stream):
+    from taskito.contrib import fastapi as module
+
+    closed: list[bool] = []
+    original = module._progress_stream
+
+    async def tracked(*args: Any) -> Any:
+        try:
+            async for chunk in original(*args):
+                yield chunk
+        finally:
+            closed.append(True)
+
+    monkeypatch.setattr(module, "_progress_stream", tracked)
+    job = tasks.noop.apply_async(queue="watched")
+    with fastapi_client.stream("GET", progress_url(job.id)) as response:
+        assert next_event(sse(response))["status"] == "pending"
+        assert closed == []
+    # leaving the block disconnects; TestClient waits for the app, so the stream is over
+    assert closed == [True]
+
+
+def test_progress_stream_ends_when_an_asgi_2_4_server_reports_a_disconnect(queue,
+                                                                            fast_stream):
+    """Servers of ASGI spec 2.4 never cancel a stream: it asks `is_disconnected()` itself."""
+    import anyio
+
+    from taskito.contrib.fastapi import TaskitoRouter
+
+    app = app_with(TaskitoRouter(queue))
+    job = tasks.noop.apply_async(queue="watched")
+    path = progress_url(job.id)
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        if any(message.get("body") for message in sent):
+            return {"type": "http.disconnect"}  # the client left after the first event
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"},
+             "http_version": "1.1", "method": "GET", "scheme": "http", "path": path,
+             "raw_path": path.encode(), "query_string": b"", "root_path": "",
+             "headers": [], "server": ("testserver", 80), "client": ("testclient", 1)}
+
+    async def serve() -> None:
+        with anyio.fail_after(10):
+            await app(scope, receive, send)
+
+    anyio.run(serve)
+    bodies = [message["body"] for message in sent if message["type"] == "http.response.body"]
+    assert bodies == [b'id: 1\ndata: {"status": "pending", "progress": 0}\n\n', b""]

@@ -1,4 +1,4 @@
-"""Every URL the REST include adds refuses anonymous and non-staff users."""
+"""Every URL the REST and SSE includes add refuses anonymous and non-staff users."""
 
 from __future__ import annotations
 
@@ -9,23 +9,25 @@ from django.test import Client
 from django.urls import URLPattern, reverse
 
 from taskito.contrib.rest import urls
+from taskito.contrib.sse import urls as sse_urls
 
 pytestmark = pytest.mark.django_db
 
 
 def every_url() -> list[tuple[str, str]]:
+    includes = (("taskito", urls.urlpatterns), ("taskito_sse", sse_urls.urlpatterns))
     found = []
-    for pattern in urls.urlpatterns:
+    for namespace, pattern in [(ns, p) for ns, patterns in includes for p in patterns]:
         assert isinstance(pattern, URLPattern)
         kwargs = {name: str(uuid.uuid4()) for name in pattern.pattern.converters}
-        url = reverse(f"taskito:{pattern.name}", kwargs=kwargs)
+        url = reverse(f"{namespace}:{pattern.name}", kwargs=kwargs)
         method = "post" if url.endswith(("/cancel", "/retry")) else "get"
         found.append((method, url))
     return found
 
 
 def test_the_walk_covers_every_route():
-    assert len(every_url()) == 12
+    assert len(every_url()) == 13  # 12 REST routes and the progress stream
 
 
 @pytest.mark.parametrize(("method", "url"), every_url())

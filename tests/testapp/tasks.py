@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
+from pathlib import Path
 from typing import Any
 
 from taskito import current_job, queue
@@ -287,3 +289,18 @@ def hangs() -> None:
 @queue.task(max_retries=1, retry_delays=[0])
 def exits_hard() -> None:
     os._exit(3)
+
+
+@queue.task(max_retries=0)
+def progress_steps(release_dir: str, steps: int) -> int:
+    """Report progress in `steps` steps; after each, wait (30 s at most) for the file
+    `<release_dir>/<step>` that the test creates once it has seen that progress."""
+    for i in range(1, steps + 1):
+        current_job.update_progress(int(i * 100 / steps))
+        release = Path(release_dir) / str(i)
+        deadline = time.monotonic() + 30
+        while not release.exists():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"step {i} was never released")
+            time.sleep(0.01)
+    return steps

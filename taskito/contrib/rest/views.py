@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db import connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
@@ -126,17 +125,11 @@ class JobResultGate(TaskitoAPIView):
         return None
 
 
-def _close_idle_connections() -> None:
-    for conn in connections.all(initialized_only=True):
-        if not conn.in_atomic_block:
-            conn.close()
-
-
 def _wait(queue: Queue, job_id: str, timeout: float) -> dict[str, Any]:
     try:
         return endpoints.wait_for_result(queue, job_id, timeout)
     finally:
-        _close_idle_connections()  # this pool thread's own connections
+        endpoints.close_idle_connections()  # this pool thread's own connections
 
 
 async def job_result(request: HttpRequest, job_id: str) -> HttpResponse:
@@ -150,7 +143,7 @@ async def job_result(request: HttpRequest, job_id: str) -> HttpResponse:
         return JsonResponse({"detail": f'Method "{request.method}" not allowed.'}, status=405)
     try:
         timeout = endpoints.timeout_param(request.GET)
-        await sync_to_async(_close_idle_connections)()
+        await sync_to_async(endpoints.close_idle_connections)()
         body = await sync_to_async(_wait, thread_sensitive=False)(gate.queue, job_id, timeout)
     except ApiError as exc:
         return JsonResponse({"detail": exc.detail}, status=exc.status)

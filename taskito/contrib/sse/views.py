@@ -1,0 +1,237 @@
+"""`GET /jobs/{id}/progress`: a job's progress as Server-Sent Events.
+
+Everything a client can get wrong is answered before streaming starts, as JSON like the
+REST API: 401/403 without permission, 404 for an unknown job, 400 for a bad request. Then
+django-eventstream streams the job's channel, wrapped so that the client gets the current
+state first, never the same state twice in a row, and the end of the stream after a
+terminal status. Between chunks the stream holds no database connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.core import signing
+from django.core.handlers.asgi import ASGIRequest
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+
+from taskito import queue as default_queue
+from taskito.conf import taskito_settings
+from taskito.contrib.endpoints import (
+    close_idle_connections,
+    is_terminal,
+    progress_event,
+)
+from taskito.contrib.rest.views import JobResultGate
+from taskito.contrib.sse import channel_for, read_token
+from taskito.contrib.sse.publisher import uses_redis
+from taskito.contrib.sse.relay import State, relay
+from taskito.ids import as_uuid
+from taskito.queue import Queue
+from taskito.states import JobStatus
+
+#: seconds between an open stream's own reads of its job: catches what no event announces
+#: (a purged job; with Redis, a change made without a signal)
+RECHECK = 5.0
+#: query parameters of django-eventstream that would change what the stream reads
+FOREIGN_PARAMS = ("es-meta", "channel", "link", "recover")
+
+
+def _detail(status: int, detail: str) -> JsonResponse:
+    return JsonResponse({"detail": detail}, status=status)
+
+
+def _refusal(request: HttpRequest, job_id: str) -> HttpResponse | None:
+    """None when the request may read the job's stream: a valid token for this job, or what
+    the REST API asks (its authentication and permission classes)."""
+    token = request.GET.get("token")
+    why = ""
+    if token:
+        try:
+            signed = read_token(token, taskito_settings.SSE_TOKEN_MAX_AGE)
+        except signing.SignatureExpired:
+            why = "the progress token has expired"
+        except signing.BadSignature:
+            why = "the progress token is not valid"
+        else:
+            if as_uuid(signed) is not None and as_uuid(signed) == as_uuid(job_id):
+                return None
+            why = "the progress token is for another job"
+    refusal = JobResultGate().refusal(request)
+    if refusal is not None and why:
+        return _detail(403, why)
+    return refusal
+
+
+def _encode(state: State) -> str:
+    return f"event: message\ndata: {json.dumps(progress_event(*state))}\n\n"
+
+
+def _parse(block: str) -> State | None:
+    """The state a `message` event block carries, else None."""
+    kind, data = "message", []
+    for line in block.split("\n"):
+        if line.startswith("event:"):
+            kind = line[6:].strip()
+        elif line.startswith("data:"):
+            data.append(line[5:].removeprefix(" "))
+    if kind != "message" or not data:
+        return None
+    try:
+        body = json.loads("\n".join(data))
+        return JobStatus.parse(body["status"]).value, int(body["progress"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _dedupe(chunk: str, last: State) -> tuple[str, State]:
+    """The chunk without message events that repeat the state the client has; the state the
+    client has after it."""
+    kept = []
+    for block in chunk.split("\n\n"):
+        if not block:
+            continue
+        state = _parse(block)
+        if state is not None:
+            if state == last:
+                continue
+            last = state
+        kept.append(block + "\n\n")
+    return "".join(kept), last
+
+
+async def _next(it: AsyncIterator[Any]) -> str | None:
+    try:
+        chunk = await anext(it)
+    except StopAsyncIteration:
+        return None
+    return chunk.decode() if isinstance(chunk, bytes) else str(chunk)
+
+
+async def _read(queue: Queue, jid: uuid.UUID) -> State | None:
+    state = (await queue.ajob_progress([jid])).get(jid)
+    await sync_to_async(close_idle_connections)()
+    return state
+
+
+async def _stream(inner: AsyncIterator[Any], queue: Queue, jid: uuid.UUID,
+                  use_relay: bool) -> AsyncIterator[str]:
+    pending: asyncio.Future[str | None] | None = None
+    watching = False
+    try:
+        opening = await _next(inner)  # django-eventstream registered its listener by now
+        if opening is None:
+            return
+        # Let the listener run on to where it waits for events: before that point
+        # django-eventstream drops what was queued for it (it would re-read its storage).
+        # From there on nothing published is lost, so a change after this read reaches us.
+        pending = asyncio.ensure_future(_next(inner))
+        await asyncio.sleep(0)
+        state = await _read(queue, jid)
+        if state is None:
+            return
+        if use_relay and not is_terminal(state[0]):
+            relay.watch(jid, state)
+            watching = True
+        yield opening + _encode(state)
+        if is_terminal(state[0]):
+            return
+        while True:
+            if pending is None:
+                pending = asyncio.ensure_future(_next(inner))
+            done, _ = await asyncio.wait({pending}, timeout=RECHECK)
+            if pending in done:
+                chunk = pending.result()
+                pending = None
+                await sync_to_async(close_idle_connections)()
+                if chunk is None:
+                    return
+                chunk, state = _dedupe(chunk, state)
+            else:
+                now = await _read(queue, jid)
+                if now is None:
+                    return  # the job was purged
+                chunk, state = (_encode(now), now) if now != state else ("", state)
+            if chunk:
+                yield chunk
+            if is_terminal(state[0]):
+                return
+    finally:
+        if pending is not None:
+            pending.cancel()
+            with contextlib.suppress(BaseException):
+                await pending
+        aclose = getattr(inner, "aclose", None)
+        if aclose is not None:
+            await aclose()
+        if watching:
+            relay.unwatch(jid)
+
+
+def _open(request: HttpRequest, channel: str) -> HttpResponse:
+    """django-eventstream's response for the job's channel. With event storage, a client
+    without a Last-Event-ID starts at the channel's current id, so that nothing published
+    while the stream opens is lost."""
+    from django_eventstream.utils import get_storage
+    from django_eventstream.views import events
+
+    if get_storage() is not None and not (request.META.get("HTTP_LAST_EVENT_ID")
+                                          or request.GET.get("lastEventId")):
+        from django_eventstream import get_current_event_id
+
+        request.META["HTTP_LAST_EVENT_ID"] = get_current_event_id([channel])
+    try:
+        response: HttpResponse = events(request, channels=[channel])
+    finally:
+        close_idle_connections()
+    return response
+
+
+def _refused_by_eventstream(response: HttpResponse) -> JsonResponse:
+    """django-eventstream's refusals (HTTP 200 plus a stream-error event, or a plain 400)
+    as JSON errors."""
+    text = response.content.decode(errors="replace")
+    if response.status_code == 400:
+        return _detail(400, text.strip())
+    for line in text.split("\n"):
+        if line.startswith("data:"):
+            with contextlib.suppress(ValueError):
+                error = json.loads(line[5:])
+                status = 403 if error.get("condition") == "forbidden" else 400
+                return _detail(status, str(error.get("text", "refused")))
+    return _detail(400, "the stream was refused")
+
+
+async def progress(request: HttpRequest, job_id: str) -> HttpResponse:
+    """The job's {"status", "progress"} events until a terminal status."""
+    queue = default_queue
+    refusal = await sync_to_async(_refusal)(request, job_id)
+    if refusal is not None:
+        return refusal
+    if request.method != "GET":
+        return _detail(405, f'Method "{request.method}" not allowed.')
+    for name in FOREIGN_PARAMS:
+        if name in request.GET:
+            return _detail(400, f"{name} is not accepted by this stream")
+    jid = as_uuid(job_id)
+    state = None if jid is None else await _read(queue, jid)
+    if jid is None or state is None:
+        return _detail(404, f"job {job_id} not found")
+    if is_terminal(state[0]):  # nothing more will happen: the state, and the end
+        return HttpResponse(_encode(state), content_type="text/event-stream",
+                            headers={"Cache-Control": "no-cache"})
+    if not isinstance(request, ASGIRequest):
+        return _detail(501, "progress streams need an ASGI server (uvicorn, daphne, ...); "
+                            "this request came through WSGI")
+    response = await sync_to_async(_open)(request, channel_for(jid))
+    if not isinstance(response, StreamingHttpResponse):
+        return _refused_by_eventstream(response)
+    response.streaming_content = _stream(aiter(response.streaming_content), queue, jid,
+                                         use_relay=not uses_redis())
+    return response

@@ -1,0 +1,11 @@
+"""ASGI application of the tests' settings (what ASGI_APPLICATION names)."""
+
+from __future__ import annotations
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+
+application = get_asgi_application()
