@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Run the example project: migrate, make an admin/admin superuser, start a taskito worker
-# in the background and the development server in the foreground.
+# in the background and the web server (uvicorn, ASGI: Django plus FastAPI) in the foreground.
 #
 #   bash scripts/run-example.sh          # http://127.0.0.1:8000/
 #   PORT=8765 bash scripts/run-example.sh
+#   TASKITO_EXAMPLE_DB=/tmp/example.sqlite3 bash scripts/run-example.sh   # another database file
 #
 # Ctrl-C (or SIGTERM to this script) stops both the server and the worker.
 set -euo pipefail
@@ -17,7 +18,7 @@ cd "$ROOT/example_project"
 PY="$ROOT/.venv/bin/python"
 export PYTHONUNBUFFERED=1
 
-echo "example: migrating example_project/db.sqlite3"
+echo "example: migrating ${TASKITO_EXAMPLE_DB:-example_project/db.sqlite3}"
 "$PY" manage.py migrate --noinput -v 0
 
 if out="$(DJANGO_SUPERUSER_PASSWORD=admin "$PY" manage.py createsuperuser --noinput \
@@ -60,19 +61,26 @@ trap stop EXIT
 trap on_signal INT TERM HUP
 
 # Each child gets its own process group (setsid), so stopping it also stops anything it
-# spawned (runserver's autoreloader child, worker processes).
+# spawned (worker processes).
 setsid "$PY" manage.py taskito_worker &
 worker_pid=$!
 
-setsid "$PY" manage.py runserver "127.0.0.1:$PORT" &
+# Open progress streams (Server-Sent Events) never end by themselves: give them 5 s when
+# stopping instead of waiting for every browser tab to close.
+setsid "$PY" -m uvicorn example_project.asgi:application --host 127.0.0.1 --port "$PORT" \
+    --timeout-graceful-shutdown 5 &
 server_pid=$!
 
 cat <<MSG
 
   taskito example project
-    site:    http://127.0.0.1:$PORT/
-    admin:   http://127.0.0.1:$PORT/admin/  (user admin, password admin)
-    worker:  python manage.py taskito_worker (pid $worker_pid)
+    site:     http://127.0.0.1:$PORT/
+    admin:    http://127.0.0.1:$PORT/admin/  (user admin, password admin)
+    DRF API:  http://127.0.0.1:$PORT/tasks/stats  (staff: log in to the admin first)
+    FastAPI:  http://127.0.0.1:$PORT/fastapi/tasks/stats  (staff too)
+              http://127.0.0.1:$PORT/fastapi/docs
+    server:   uvicorn example_project.asgi:application (pid $server_pid)
+    worker:   python manage.py taskito_worker (pid $worker_pid)
   Press Ctrl-C to stop both.
 
 MSG

@@ -8,7 +8,7 @@ app_name = "demo"
 
 urlpatterns = [
     path("", views.index, name="index"),
+    path("queue/", views.queue_summary, name="queue"),
     path("start/resize/", views.start_resize, name="start-resize"),
     path("start/failing/", views.start_failing, name="start-failing"),
-    path("jobs/<uuid:job_id>/", views.job_detail, name="job"),
 ]

@@ -1,53 +1,57 @@
+"""The demo page: start a job, watch its progress live, see the dead letters."""
+
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
 
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
+from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_POST
 
 from taskito import queue
+from taskito.contrib.sse import progress_url
 
 from .tasks import always_fails, resize_image
 
-# Statuses in which a job can still change; the job page reloads itself while in one.
-ACTIVE_STATUSES = {"pending", "running"}
+# The id of the last job this visitor started, in their session: the page hands the
+# progress token of that job, and of no other, to its browser.
+SESSION_JOB = "demo_job_id"
 
 
 @require_GET
 def index(request: HttpRequest) -> HttpResponse:
-    stats: dict[str, Any] = queue.stats()
-    return render(request, "demo/index.html", {"stats": list(stats.items())})
+    context: dict[str, Any] = {**queue_context(), "job": None}
+    job_id = request.session.get(SESSION_JOB)
+    job = queue.get_job(job_id) if job_id else None
+    if job is not None:
+        context.update(job=job, progress_url=progress_url(job.id))
+    return render(request, "demo/index.html", context)
+
+
+@require_GET
+def queue_summary(request: HttpRequest) -> HttpResponse:
+    """The statistics and dead letters part of the page, which its script reloads when a
+    job finishes."""
+    return render(request, "demo/queue.html", queue_context())
 
 
 @require_POST
 def start_resize(request: HttpRequest) -> HttpResponseRedirect:
-    job = resize_image.delay("photo.jpg")
-    return redirect("demo:job", job_id=job.id)
+    return start(request, resize_image.delay("photo.jpg").id)
 
 
 @require_POST
 def start_failing(request: HttpRequest) -> HttpResponseRedirect:
-    job = always_fails.delay("this task always fails")
-    return redirect("demo:job", job_id=job.id)
+    return start(request, always_fails.delay("this task always fails").id)
 
 
-@require_GET
-def job_detail(request: HttpRequest, job_id: UUID) -> HttpResponse:
-    job = queue.get_job(job_id)
-    if job is None:
-        raise Http404("No such job")
-    result: Any = None
-    if job.status == "complete":
-        # The job has finished, so result() returns at once (it only blocks while the
-        # job is pending or running).
-        result = job.result(timeout=1)
-    context = {
-        "job": job,
-        "active": job.status in ACTIVE_STATUSES,
-        "result": result,
-        "logs": job.logs,
-        "errors": job.errors,
-    }
-    return render(request, "demo/job.html", context)
+def start(request: HttpRequest, job_id: Any) -> HttpResponseRedirect:
+    request.session[SESSION_JOB] = str(job_id)
+    return redirect("demo:index")
+
+
+def queue_context() -> dict[str, Any]:
+    letters = [{**letter, "failed_at": parse_datetime(letter["failed_at"])}
+               for letter in queue.dead_letters(limit=10)]
+    return {"stats": list(queue.stats().items()), "dead_letters": letters}

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -18,12 +21,15 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "rest_framework",
     "taskito",
+    "taskito.contrib.sse",
     "demo",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -44,6 +50,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.csp",
             ],
         },
     },
@@ -55,7 +62,8 @@ ASGI_APPLICATION = "example_project.asgi.application"
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
-        "NAME": BASE_DIR / "db.sqlite3",
+        # TASKITO_EXAMPLE_DB points the project at another file (the browser test uses one).
+        "NAME": os.environ.get("TASKITO_EXAMPLE_DB", BASE_DIR / "db.sqlite3"),
         # Web requests and the worker write to the same file: take the write lock at the
         # start of each transaction instead of failing with "database is locked" later
         # (what taskito's check taskito.W001 recommends).
@@ -71,6 +79,15 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+
+# Django's Content Security Policy: scripts and styles only from files (or nonced), so an
+# inline script or style attribute is blocked (and shows up as a console error).
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF, CSP.NONCE],
+    "img-src": [CSP.SELF, "data:"],
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 TASKITO = {"DEFAULT_QUEUE": "default"}
