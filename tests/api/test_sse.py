@@ -326,3 +326,44 @@ async def test_django_eventstream_internals_the_view_relies_on(async_client, sto
     finally:
         await events.close()
     assert channel not in get_listener_manager().listeners_by_channel
+
+
+# -- with django-eventstream's Redis transport, the worker publishes --------------------------
+REDIS = {"host": "127.0.0.1", "port": 6379}
+
+
+def redis_or_skip() -> Any:
+    redis = pytest.importorskip("redis")
+    client = redis.Redis(**REDIS, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.skip(f"no Redis at {REDIS}: {exc}")
+    return client
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_redis_transport_the_worker_publishes_each_change_once():
+    client = redis_or_skip()
+    pubsub = client.pubsub()
+    pubsub.subscribe("events_channel")  # django-eventstream's one Redis channel
+    try:
+        assert pubsub.get_message(timeout=5)["type"] == "subscribe"
+        job = tasks.reports.delay(4)
+        worker = subprocess.run(
+            [sys.executable, "-m", "django", "taskito_worker", "--burst"], cwd=ROOT,
+            env=child_env(TASKITO_TEST_EVENTSTREAM_REDIS=json.dumps(REDIS)),
+            capture_output=True, text=True, timeout=120)
+        assert worker.returncode == 0, worker.stderr
+        states = []
+        while not states or states[-1]["status"] != "complete":
+            message = pubsub.get_message(timeout=DEADLINE)
+            assert message is not None, f"no more events after {states}"
+            event = json.loads(message["data"])
+            if event["channel"] == channel_for(job.id):
+                assert event["event_type"] == "message"
+                states.append(json.loads(event["data"]))
+    finally:
+        pubsub.close()
+    assert states == [{"status": "running", "progress": p} for p in (0, 25, 50, 75, 100)] + [
+        {"status": "complete", "progress": 100}]
