@@ -159,6 +159,24 @@ def test_bad_requests_are_4xx_json(api):
     assert response.status_code == 400 and response.json()["detail"].startswith("es-meta")
 
 
+def test_eventsource_accept_header_is_not_a_406(api, completed_job):
+    job = completed_job()
+    response = api.get(url(job.id), HTTP_ACCEPT="text/event-stream")
+    assert response.status_code == 200
+    response = api.get(url(uuid.uuid4()), HTTP_ACCEPT="text/event-stream")
+    assert response.status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)  # the result view reads from another thread
+def test_atomic_requests_do_not_break_the_async_views(api, completed_job, monkeypatch):
+    from django.db import connections
+
+    job = completed_job()
+    monkeypatch.setitem(connections.settings["default"], "ATOMIC_REQUESTS", True)
+    assert api.get(url(job.id)).status_code == 200
+    assert api.get(f"/tasks/jobs/{job.id}/result").status_code == 200
+
+
 def test_a_finished_job_answers_its_state_and_ends(api, completed_job):
     response = api.get(url(completed_job().id))
     assert response.status_code == 200
@@ -367,3 +385,28 @@ def test_with_redis_transport_the_worker_publishes_each_change_once():
         pubsub.close()
     assert states == [{"status": "running", "progress": p} for p in (0, 25, 50, 75, 100)] + [
         {"status": "complete", "progress": 100}]
+
+
+@pytest.mark.anyio
+@pytest.mark.django_db(transaction=True)
+async def test_a_last_event_id_this_stream_never_sent_is_a_400(async_client):
+    job = await sync_to_async(tasks.noop.delay)()
+    response = await async_client.get(progress_url(job.id),
+                                      headers={"Last-Event-ID": f"{channel_for(job.id)}:abc"})
+    assert response.status_code == 400
+    assert "Last-Event-ID" in json.loads(response.content)["detail"]
+
+
+@pytest.mark.anyio
+@pytest.mark.django_db(transaction=True)
+async def test_closing_the_response_stops_the_watch(async_client, stopped_relay):
+    """Django closes every response when it is done, also when the client went away while a
+    chunk was being sent (the stream's generator is then never resumed)."""
+    job = await sync_to_async(tasks.noop.delay)()
+    response = await async_client.get(progress_url(job.id))
+    events = Events(response)
+    await events.until("pending")
+    assert job.id in relay.watched()
+    await sync_to_async(response.close)()
+    assert job.id not in relay.watched()
+    await events.close()

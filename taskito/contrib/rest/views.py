@@ -108,7 +108,13 @@ class ReadinessView(TaskitoAPIView):
 
 
 class JobResultGate(TaskitoAPIView):
-    """Runs DRF's authentication, permission and throttle checks for the async view below."""
+    """Runs DRF's authentication, permission and throttle checks for the async views (the
+    result wait here, the progress stream in taskito.contrib.sse)."""
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        # The views answer JSON or an event stream whatever the client accepts (EventSource
+        # sends Accept: text/event-stream, which no DRF renderer matches): never a 406.
+        return super().perform_content_negotiation(request, force=True)
 
     def refusal(self, request: HttpRequest) -> HttpResponse | None:
         """DRF's authentication, permission and throttle checks; the error response or None."""
@@ -132,6 +138,20 @@ def _wait(queue: Queue, job_id: str, timeout: float) -> dict[str, Any]:
         endpoints.close_idle_connections()  # this pool thread's own connections
 
 
+class _EveryAlias(set[str]):
+    def __contains__(self, alias: object) -> bool:
+        return True
+
+
+def never_atomic[V](view: V) -> V:
+    """Exempt an async view from ATOMIC_REQUESTS on every database: Django refuses to wrap
+    an async view in the request's transaction (a RuntimeError, so a 500), and these views
+    wait or stream without writing."""
+    view._non_atomic_requests = _EveryAlias()  # type: ignore[attr-defined]
+    return view
+
+
+@never_atomic
 async def job_result(request: HttpRequest, job_id: str) -> HttpResponse:
     """GET /jobs/{id}/result?timeout=N: waits in a pool thread, holding no DB connection of
     the request's while it waits (a plain async view: DRF has none)."""

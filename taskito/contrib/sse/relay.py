@@ -19,7 +19,7 @@ import uuid
 from django.db import connections
 
 from taskito.conf import taskito_settings
-from taskito.contrib.endpoints import progress_event
+from taskito.contrib.endpoints import close_idle_connections, progress_event
 from taskito.contrib.sse import channel_for
 from taskito.queue import Queue
 
@@ -105,16 +105,16 @@ class Relay:
             return 0
         states = self.queue.job_progress(ids)
         self.polls += 1
-        changed: list[tuple[uuid.UUID, State]] = []
         with self._lock:
-            for jid in ids:
-                state = states.get(jid)
-                # A purged job is left alone: its streams notice on their own re-check.
-                if jid in self._watchers and state is not None and self._last.get(jid) != state:
-                    self._last[jid] = state
-                    changed.append((jid, state))
+            # A purged job is left alone: its streams notice on their own re-check.
+            changed = [(jid, state) for jid in ids
+                       if (state := states.get(jid)) is not None
+                       and jid in self._watchers and self._last.get(jid) != state]
         for jid, state in changed:
             publish(jid, state)
+            with self._lock:  # marked as sent only once sent: a failure is retried next poll
+                if jid in self._watchers:
+                    self._last[jid] = state
         return len(changed)
 
     def _run(self) -> None:
@@ -137,7 +137,9 @@ class Relay:
             self._close_connection()
 
     def _close_connection(self) -> None:
+        # the jobs' database, and the one django-eventstream's event storage may write to
         connections[self.queue.using].close()
+        close_idle_connections()
 
 
 #: this process's relay

@@ -15,6 +15,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import unquote
 
 from asgiref.sync import sync_to_async
 from django.core import signing
@@ -28,7 +29,7 @@ from taskito.contrib.endpoints import (
     is_terminal,
     progress_event,
 )
-from taskito.contrib.rest.views import JobResultGate
+from taskito.contrib.rest.views import JobResultGate, never_atomic
 from taskito.contrib.sse import channel_for, read_token
 from taskito.contrib.sse.publisher import uses_redis
 from taskito.contrib.sse.relay import State, relay
@@ -120,58 +121,89 @@ async def _read(queue: Queue, jid: uuid.UUID) -> State | None:
     return state
 
 
-async def _stream(inner: AsyncIterator[Any], queue: Queue, jid: uuid.UUID,
-                  use_relay: bool) -> AsyncIterator[str]:
-    pending: asyncio.Future[str | None] | None = None
-    watching = False
-    try:
-        opening = await _next(inner)  # django-eventstream registered its listener by now
-        if opening is None:
-            return
-        # Let the listener run on to where it waits for events: before that point
-        # django-eventstream drops what was queued for it (it would re-read its storage).
-        # From there on nothing published is lost, so a change after this read reaches us.
-        pending = asyncio.ensure_future(_next(inner))
-        await asyncio.sleep(0)
-        state = await _read(queue, jid)
-        if state is None:
-            return
-        if use_relay and not is_terminal(state[0]):
-            relay.watch(jid, state)
-            watching = True
-        yield opening + _encode(state)
-        if is_terminal(state[0]):
-            return
-        while True:
-            if pending is None:
-                pending = asyncio.ensure_future(_next(inner))
-            done, _ = await asyncio.wait({pending}, timeout=RECHECK)
-            if pending in done:
-                chunk = pending.result()
-                pending = None
-                await sync_to_async(close_idle_connections)()
-                if chunk is None:
-                    return
-                chunk, state = _dedupe(chunk, state)
-            else:
-                now = await _read(queue, jid)
-                if now is None:
-                    return  # the job was purged
-                chunk, state = (_encode(now), now) if now != state else ("", state)
-            if chunk:
-                yield chunk
-            if is_terminal(state[0]):
+class ProgressStream:
+    """The streaming content of a progress response: django-eventstream's stream of the job's
+    channel, with the current state first, no repeated states, and the end after a terminal
+    status. Django calls close() when the response is done, however it ended (a client that
+    went away while a chunk was being sent included), which stops the relay's watch."""
+
+    def __init__(self, inner: AsyncIterator[Any], queue: Queue, jid: uuid.UUID,
+                 use_relay: bool) -> None:
+        self.inner = inner
+        self.queue = queue
+        self.jid = jid
+        self.use_relay = use_relay
+        self.watching = False
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        return self._events()
+
+    def close(self) -> None:
+        """Idempotent: stop watching the job."""
+        if self.watching:
+            self.watching = False
+            relay.unwatch(self.jid)
+
+    async def _events(self) -> AsyncIterator[str]:
+        inner, queue, jid = self.inner, self.queue, self.jid
+        pending: asyncio.Future[str | None] | None = None
+        try:
+            opening = await _next(inner)  # django-eventstream registered its listener now
+            if opening is None:
                 return
-    finally:
-        if pending is not None:
-            pending.cancel()
-            with contextlib.suppress(BaseException):
-                await pending
-        aclose = getattr(inner, "aclose", None)
-        if aclose is not None:
-            await aclose()
-        if watching:
-            relay.unwatch(jid)
+            if "event: stream-error" in opening:  # refused by the host's channel manager
+                yield opening
+                return
+            # Let the listener run on to where it waits for events: before that point
+            # django-eventstream drops what was queued for it (to re-read its storage). From
+            # there on nothing published is lost, so a change after this read reaches us.
+            pending = asyncio.ensure_future(_next(inner))
+            await asyncio.sleep(0)
+            state = await _read(queue, jid)
+            if state is None:
+                return
+            if self.use_relay and not is_terminal(state[0]):
+                relay.watch(jid, state)
+                self.watching = True
+            yield opening + _encode(state)
+            while not is_terminal(state[0]):
+                if pending is None:
+                    pending = asyncio.ensure_future(_next(inner))
+                done, _ = await asyncio.wait({pending}, timeout=RECHECK)
+                if pending in done:
+                    chunk = pending.result()
+                    pending = None
+                    await sync_to_async(close_idle_connections)()
+                    if chunk is None:
+                        return
+                    chunk, state = _dedupe(chunk, state)
+                else:
+                    now = await _read(queue, jid)
+                    if now is None:
+                        return  # the job was purged
+                    chunk, state = (_encode(now), now) if now != state else ("", state)
+                if chunk:
+                    yield chunk
+        finally:
+            self.close()
+            if pending is not None:
+                pending.cancel()
+                with contextlib.suppress(BaseException):
+                    await pending
+            aclose = getattr(inner, "aclose", None)
+            if aclose is not None:
+                with contextlib.suppress(RuntimeError):  # already running or closed
+                    await aclose()
+
+
+def _valid_last_id(raw: str, channel: str) -> bool:
+    """django-eventstream's ids are `channel:number[,channel:number]`; a non-number for this
+    channel would fail deep inside its storage read."""
+    for part in raw.split(","):
+        name, _, number = part.partition(":")
+        if unquote(name) == channel and not number.isdigit():
+            return False
+    return True
 
 
 def _open(request: HttpRequest, channel: str) -> HttpResponse:
@@ -181,11 +213,13 @@ def _open(request: HttpRequest, channel: str) -> HttpResponse:
     from django_eventstream.utils import get_storage
     from django_eventstream.views import events
 
-    if get_storage() is not None and not (request.META.get("HTTP_LAST_EVENT_ID")
-                                          or request.GET.get("lastEventId")):
+    last_id = request.META.get("HTTP_LAST_EVENT_ID") or request.GET.get("lastEventId")
+    if get_storage() is not None and not last_id:
         from django_eventstream import get_current_event_id
 
         request.META["HTTP_LAST_EVENT_ID"] = get_current_event_id([channel])
+    elif last_id and not _valid_last_id(last_id, channel):
+        return _detail(400, "Last-Event-ID is not an id this stream sent")
     try:
         response: HttpResponse = events(request, channels=[channel])
     finally:
@@ -208,6 +242,7 @@ def _refused_by_eventstream(response: HttpResponse) -> JsonResponse:
     return _detail(400, "the stream was refused")
 
 
+@never_atomic
 async def progress(request: HttpRequest, job_id: str) -> HttpResponse:
     """The job's {"status", "progress"} events until a terminal status."""
     queue = default_queue
@@ -230,8 +265,13 @@ async def progress(request: HttpRequest, job_id: str) -> HttpResponse:
         return _detail(501, "progress streams need an ASGI server (uvicorn, daphne, ...); "
                             "this request came through WSGI")
     response = await sync_to_async(_open)(request, channel_for(jid))
+    if isinstance(response, JsonResponse):
+        return response
     if not isinstance(response, StreamingHttpResponse):
         return _refused_by_eventstream(response)
-    response.streaming_content = _stream(aiter(response.streaming_content), queue, jid,
-                                         use_relay=not uses_redis())
+    # Iterate django-eventstream's own generator (Django keeps it as `_iterator`; its
+    # `streaming_content` is a wrapper that would not pass aclose() on), so that ending the
+    # stream removes its listener at once.
+    inner = getattr(response, "_iterator", None) or aiter(response.streaming_content)
+    response.streaming_content = ProgressStream(inner, queue, jid, use_relay=not uses_redis())
     return response
