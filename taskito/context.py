@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from taskito.exceptions import SoftTimeoutError, TaskCancelledError
+from taskito.serialization import UNSET, dumps
 
 if TYPE_CHECKING:
     from taskito.queue import Queue
@@ -68,15 +69,19 @@ class CurrentJob:
     def in_job(self) -> bool:
         return self._ctx is not None
 
-    def update_progress(self, progress: int) -> None:
-        """Record progress 0..100 on the job row (visible to result handles, REST and SSE)."""
+    def update_progress(self, progress: int, partial: Any = UNSET) -> None:
+        """Record progress 0..100 on the job row (visible to result handles, REST and SSE),
+        and with `partial=` a JSON value: the task's result so far, which progress streams
+        opened with `?partial=1` carry (nothing else reads it)."""
         if isinstance(progress, bool) or not isinstance(progress, int | float):
             raise TypeError(f"progress must be a number from 0 to 100, not {progress!r}")
         if not 0 <= progress <= 100:
             raise ValueError(f"progress must be from 0 to 100, not {progress!r}")
         ctx = self._ctx
         if ctx is not None:
-            ctx.queue.set_progress(ctx.id, ctx.token, int(progress))
+            ctx.queue.set_progress(ctx.id, ctx.token, int(progress), partial)
+        elif partial is not UNSET:
+            dumps(partial, "partial result")  # called inline: the same error as in a worker
 
     def log(self, message: str, level: str = "info", extra: dict[str, Any] | None = None) -> None:
         """Store a log line for this job (TaskLog) and pass it to the `taskito.task` logger."""

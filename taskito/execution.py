@@ -21,7 +21,7 @@ from taskito import signals
 from taskito.db.base import DEAD_LETTER, JOB, JOB_ERROR, ClaimedJob
 from taskito.ids import new_id
 from taskito.operations import OperationsMixin
-from taskito.serialization import dumps
+from taskito.serialization import UNSET, dumps
 
 logger = logging.getLogger(__name__)
 
@@ -144,14 +144,24 @@ class ExecutionMixin(OperationsMixin):
         part gives their concurrency slots back."""
 
     # -- from inside a running task --------------------------------------------------------
-    def set_progress(self, job_id: uuid.UUID, token: str, progress: int) -> bool:
-        """Record progress of a running attempt; False if the attempt no longer owns the job."""
+    def set_progress(self, job_id: uuid.UUID, token: str, progress: int,
+                     partial: Any = UNSET) -> bool:
+        """Record progress of a running attempt, and its partial result when given; False if
+        the attempt no longer owns the job."""
+        sets = "progress = %s"
+        params: list[Any] = [progress]
+        extra: dict[str, Any] = {}
+        if partial is not UNSET:
+            sets += ", partial_result = %s"
+            params.append(dumps(partial, "partial result"))
+            extra["partial"] = partial
         with self.backend.connection.cursor() as cursor:
-            cursor.execute(f"UPDATE {JOB} SET progress = %s WHERE id = %s AND claim_token = %s "
-                           f"AND status = 1", [progress, self.backend.uid(job_id), token])
+            cursor.execute(f"UPDATE {JOB} SET {sets} WHERE id = %s AND claim_token = %s "
+                           f"AND status = 1", [*params, self.backend.uid(job_id), token])
             changed = cursor.rowcount == 1
         if changed and signals.job_progress.has_listeners():
-            signals.job_progress.send(sender=self.__class__, job_id=job_id, progress=progress)
+            signals.job_progress.send(sender=self.__class__, job_id=job_id, progress=progress,
+                                      **extra)
         return changed
 
     def add_log(self, job_id: uuid.UUID, task_name: str, level: str, message: str,

@@ -70,15 +70,16 @@ class InspectionMixin(EnqueueMixin):
             return None
         return self.job_model.objects.using(self.using).filter(id=jid).values(*FIELDS).first()
 
-    def job_progress(self, job_ids: Any) -> dict[uuid.UUID, tuple[int, int]]:
-        """{id: (status code, progress)} of the given jobs in one query; unknown ids are
-        left out. What progress streams poll."""
+    def job_progress(self, job_ids: Any, partial: bool = False) -> dict[uuid.UUID, tuple[Any, ...]]:
+        """{id: (status code, progress)} of the given jobs in one query, with the partial
+        result's JSON text (or None) as a third item when `partial`; unknown ids are left
+        out. What progress streams poll."""
         ids = [jid for jid in map(as_uuid, job_ids) if jid is not None]
         if not ids:
             return {}
-        rows = self.job_model.objects.using(self.using).filter(id__in=ids).values_list(
-            "id", "status", "progress")
-        return {jid: (status, progress) for jid, status, progress in rows}
+        fields = ("id", "status", "progress", "partial_result")[:4 if partial else 3]
+        rows = self.job_model.objects.using(self.using).filter(id__in=ids).values_list(*fields)
+        return {row[0]: tuple(row[1:]) for row in rows}
 
     def get_job(self, job_id: Any) -> JobResult | None:
         """The job's handle, or None when no job has that id."""

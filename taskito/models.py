@@ -40,6 +40,8 @@ class Job(models.Model):
     unique_key = models.CharField(max_length=255, null=True, blank=True)
     metadata = models.TextField(null=True, blank=True)
     result = models.TextField(null=True, blank=True)
+    partial_result = models.TextField(
+        null=True, blank=True, help_text="JSON: the last partial result the task reported")
     error = models.TextField(null=True, blank=True)
     worker_id = models.CharField(max_length=100, null=True, blank=True)
     claim_token = models.CharField(max_length=32, null=True, blank=True)

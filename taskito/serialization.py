@@ -11,6 +11,10 @@ from taskito.exceptions import SerializationError
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
 
+#: "no value given" for optional JSON arguments, where None is a value (a null result)
+UNSET: Any = object()
+
+
 def dumps(value: Any, what: str = "value") -> str:
     """Encode to compact JSON or raise SerializationError naming `what`."""
     try:

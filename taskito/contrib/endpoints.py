@@ -15,7 +15,7 @@ from taskito.conf import taskito_settings
 from taskito.exceptions import JobNotFound, TaskitoError
 from taskito.presenters import job_dict
 from taskito.queue import Queue
-from taskito.serialization import loads
+from taskito.serialization import UNSET, loads
 from taskito.states import TERMINAL, JobStatus
 
 MAX_PAGE = 100
@@ -165,27 +165,53 @@ def wait_for_result(queue: Queue, job_id: str, timeout: float) -> dict[str, Any]
     return result_snapshot(row)
 
 
-def progress_event(status: int, progress: int) -> dict[str, Any]:
-    """The body of one progress event: status and progress, never arguments, results or
-    tracebacks (what SSE streams send)."""
-    return {"status": JobStatus(status).label, "progress": progress}
+def progress_event(status: int, progress: int, partial: Any = UNSET) -> dict[str, Any]:
+    """The body of one progress event: status and progress, and the partial result when
+    given; never arguments, results or tracebacks (what SSE streams send)."""
+    event = {"status": JobStatus(status).label, "progress": progress}
+    if partial is not UNSET:
+        event["partial"] = partial
+    return event
+
+
+def flag_param(params: Mapping[str, Any], name: str) -> bool:
+    """A true/false query parameter (1/0, true/false, yes/no); absent is false."""
+    raw = params.get(name)
+    if raw is None:
+        return False
+    value = str(raw).strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise bad(name, "true or false", raw)
 
 
 def is_terminal(status: int) -> bool:
     return status in TERMINAL
 
 
-def progress_state(queue: Queue, job_id: str) -> tuple[int, int] | None:
-    """(status code, progress) of the job in one query; None when there is no such job."""
-    return next(iter(queue.job_progress([job_id]).values()), None)
+def progress_state(queue: Queue, job_id: str, partial: bool = False) -> dict[str, Any] | None:
+    """The job's progress event ({"status", "progress"}, and "partial" when asked) from one
+    query; None when there is no such job."""
+    row = next(iter(queue.job_progress([job_id], partial=True).values()), None)
+    if row is None:
+        return None
+    status, progress, text = row
+    return progress_event(status, progress, loads(text) if partial else UNSET)
 
 
-def first_progress_state(queue: Queue, job_id: str) -> tuple[int, int]:
-    """The state a progress stream starts with; 404 before streaming for an unknown job."""
-    state = progress_state(queue, job_id)
+def first_progress_state(queue: Queue, job_id: str, partial: bool = False) -> dict[str, Any]:
+    """The event a progress stream starts with; 404 before streaming for an unknown job."""
+    state = progress_state(queue, job_id, partial)
     if state is None:
         raise ApiError(404, f"job {job_id} not found")
     return state
+
+
+def event_is_terminal(event: Mapping[str, Any]) -> bool:
+    """Whether a progress event's status is final (the stream ends after it)."""
+    return JobStatus.parse(event["status"]) in TERMINAL
 
 
 def cancel_job(queue: Queue, job_id: str) -> dict[str, bool]:

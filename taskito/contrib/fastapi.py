@@ -122,10 +122,11 @@ class ReadinessResponse(BaseModel):
 
 
 class ProgressEvent(BaseModel):
-    """The JSON `data` of one progress stream event."""
+    """The JSON `data` of one progress stream event ("partial" only with ?partial=1)."""
 
     status: str
     progress: int
+    partial: Any = None
 
 
 class ErrorResponse(BaseModel):
@@ -153,26 +154,25 @@ def _run(fn: Callable[..., Any], *args: Any, status: int = 200) -> JSONResponse:
     return JSONResponse(_call(fn, *args), status_code=status)
 
 
-def _sse(event_id: int, status: int, progress: int) -> str:
+def _sse(event_id: int, event: dict[str, Any]) -> str:
     """One server-sent event of the default type: an id line and a ProgressEvent as data."""
-    body = json.dumps(endpoints.progress_event(status, progress))
-    return f"id: {event_id}\ndata: {body}\n\n"
+    return f"id: {event_id}\ndata: {json.dumps(event)}\n\n"
 
 
-async def _progress_stream(queue: Queue, job_id: str, state: tuple[int, int] | None,
-                           request: Request) -> AsyncIterator[str]:
+async def _progress_stream(queue: Queue, job_id: str, state: dict[str, Any] | None,
+                           request: Request, partial: bool) -> AsyncIterator[str]:
     """The current state, then each change, until a terminal status, the job's removal or
     the client's disconnection. Polls run off the event loop and hold no connection between
     them; a client that goes away cancels the stream at its next await."""
     interval = float(taskito_settings.get("SSE_POLL_INTERVAL", 0.5))
-    sent: tuple[int, int] | None = None
+    sent: dict[str, Any] | None = None
     event_id = 0
     quiet_since = time.monotonic()
     while state is not None:
         if state != sent:
             event_id += 1
-            yield _sse(event_id, *state)
-            if endpoints.is_terminal(state[0]):
+            yield _sse(event_id, state)
+            if endpoints.event_is_terminal(state):
                 return
             sent, quiet_since = state, time.monotonic()
         elif time.monotonic() - quiet_since >= KEEP_ALIVE:
@@ -181,7 +181,8 @@ async def _progress_stream(queue: Queue, job_id: str, state: tuple[int, int] | N
         await anyio.sleep(interval)
         if await request.is_disconnected():  # servers that never cancel a stream (ASGI 2.4)
             return
-        state = await run_in_threadpool(_call, endpoints.progress_state, queue, job_id)
+        state = await run_in_threadpool(_call, endpoints.progress_state, queue, job_id,
+                                        partial)
 
 
 def _params(request: Request) -> dict[str, str]:
@@ -283,9 +284,13 @@ class TaskitoRouter(APIRouter):
         return job_result, JobResultResponse, {**NOT_FOUND, **BAD_REQUEST}
 
     def _make_job_progress(self) -> tuple[Callable[..., Any], Any, dict[int | str, Any]]:
-        def job_progress(request: Request, job_id: str) -> EventStream:
-            state = _call(endpoints.first_progress_state, self.queue, job_id)
-            return EventStream(_progress_stream(self.queue, job_id, state, request),
+        def job_progress(request: Request, job_id: str, partial: str | None = Query(
+                None, description="true: each event also carries the partial result")
+                ) -> EventStream:
+            with_partial = _run_params(endpoints.flag_param, _params(request), "partial")
+            state = _call(endpoints.first_progress_state, self.queue, job_id, with_partial)
+            return EventStream(_progress_stream(self.queue, job_id, state, request,
+                                                with_partial),
                                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
         return job_progress, None, _progress_stream_doc()
 

@@ -99,7 +99,7 @@ def test_openapi_documents_the_progress_stream(queue):
     stream = responses["200"]["content"]["text/event-stream"]
     event = stream["itemSchema"]["properties"]["data"]["contentSchema"]
     assert event["title"] == "ProgressEvent"
-    assert set(event["properties"]) == {"status", "progress"}
+    assert set(event["properties"]) == {"status", "progress", "partial"}
     assert set(responses["200"]["content"]) == {"text/event-stream"}
     assert set(responses["404"]["content"]) == {"application/json"}
 
@@ -191,6 +191,27 @@ def test_progress_streams_every_change_until_terminal(fastapi_client, queue, fas
         assert next_event(stream) == {"status": "running", "progress": 40}
         queue.finish([Outcome(claimed, "complete", wall_ms=1.0, result="null")])
         assert rest(stream) == [{"status": "complete", "progress": 100}]
+
+
+def test_progress_carries_partial_results_only_when_asked(fastapi_client, queue, fast_stream):
+    job = tasks.noop.apply_async(queue="watched")
+    [claimed] = queue.claim(worker_id="stream-test", limit=1, queues=["watched"])
+    queue.set_progress(claimed.id, claimed.token, 30, partial=["first row"])
+    with fastapi_client.stream("GET", progress_url(job.id) + "?partial=1") as response:
+        stream = sse(response)
+        assert next_event(stream) == {"status": "running", "progress": 30,
+                                      "partial": ["first row"]}
+        queue.set_progress(claimed.id, claimed.token, 30, partial=["first row", "second"])
+        assert next_event(stream) == {"status": "running", "progress": 30,
+                                      "partial": ["first row", "second"]}
+        queue.finish([Outcome(claimed, "complete", wall_ms=1.0, result="null")])
+        assert rest(stream) == [{"status": "complete", "progress": 100,
+                                 "partial": ["first row", "second"]}]
+    with fastapi_client.stream("GET", progress_url(job.id)) as response:
+        assert rest(sse(response)) == [{"status": "complete", "progress": 100}]
+    response = fastapi_client.get(progress_url(job.id) + "?partial=maybe")
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("partial must be true or false")
 
 
 def test_progress_event_ids_count_up(fastapi_client, queue, fast_stream):

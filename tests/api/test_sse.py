@@ -21,7 +21,7 @@ from django.test import Client, override_settings
 
 from taskito.contrib.sse import channel_for, progress_token, progress_url
 from taskito.contrib.sse.relay import relay
-from taskito.contrib.sse.views import _dedupe
+from taskito.contrib.sse.views import _rewrite
 from taskito.states import JobStatus
 from tests.conftest import ROOT, child_env
 from tests.testapp import tasks
@@ -209,14 +209,48 @@ def test_events_never_carry_arguments_or_results(api, queue, worker):
     assert set(data) == {"status", "progress"}
 
 
-def test_dedupe_drops_repeats_and_keeps_other_events():
-    running = (JobStatus.RUNNING.value, 10)
-    chunk = ('event: message\ndata: {"status": "running", "progress": 10}\n\n'
+def test_rewrite_drops_repeats_and_partials_not_asked_for():
+    last = {"status": "running", "progress": 10}
+    chunk = ('event: message\ndata: {"status": "running", "progress": 10, "partial": 1}\n\n'
              "event: keep-alive\ndata:\n\n"
-             'event: message\ndata: {"status": "running", "progress": 20}\n\n')
-    text, last = _dedupe(chunk, running)
-    assert last == (JobStatus.RUNNING.value, 20)
-    assert "progress\": 10" not in text and "keep-alive" in text and "progress\": 20" in text
+             'event: message\ndata: {"status": "running", "progress": 20, "partial": 2}\n\n')
+    text, last = _rewrite(chunk, last, with_partial=False)
+    assert last == {"status": "running", "progress": 20}
+    assert text == ("event: keep-alive\ndata:\n\n"
+                    'event: message\ndata: {"status": "running", "progress": 20}\n\n')
+
+
+def test_rewrite_keeps_the_last_partial_when_an_event_has_none():
+    last = {"status": "running", "progress": 10, "partial": {"rows": 5}}
+    chunk = 'event: message\ndata: {"status": "complete", "progress": 100}\n\n'
+    text, last = _rewrite(chunk, last, with_partial=True)
+    assert last == {"status": "complete", "progress": 100, "partial": {"rows": 5}}
+    assert json.loads(text.split("data: ")[1]) == last
+
+
+def test_partial_results_only_when_asked(api, queue, worker):
+    job = tasks.progress_then_read.delay(40)
+    claimed = queue.claim(worker_id="sse-tests", limit=1)[0]
+    assert queue.set_progress(claimed.id, claimed.token, 60, partial={"rows": [1, 2]})
+    queue.job_model.objects.filter(id=job.id).update(status=JobStatus.CANCELLED)
+    plain = api.get(url(job.id)).content.decode()
+    assert "partial" not in plain and '"progress": 60' in plain
+    asked = api.get(url(job.id), {"partial": "true"}).content.decode()
+    assert json.loads(asked.split("data: ", 1)[1]) == {
+        "status": "cancelled", "progress": 60, "partial": {"rows": [1, 2]}}
+    response = api.get(url(job.id), {"partial": "maybe"})
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("partial must be true or false")
+
+
+def test_a_partial_result_must_be_json(queue):
+    from taskito.exceptions import SerializationError
+
+    job = tasks.noop.delay()
+    claimed = queue.claim(worker_id="sse-tests", limit=1)[0]
+    with pytest.raises(SerializationError, match="partial result"):
+        queue.set_progress(claimed.id, claimed.token, 10, partial=object())
+    assert queue.job_progress([job.id], partial=True)[job.id] == (JobStatus.RUNNING, 0, None)
 
 
 # -- the relay --------------------------------------------------------------------------------
@@ -262,13 +296,15 @@ async def test_a_stream_follows_a_worker_subprocess(async_client, start_worker, 
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/event-stream")
     events = Events(response)
-    second = Events(await async_client.get(progress_url(job.id)))  # a second watcher
+    # a second watcher, which also asks for the partial results
+    second = Events(await async_client.get(progress_url(job.id) + "&partial=1"))
     try:
         assert await events.until("pending") == {"status": "pending", "progress": 0}
         assert relay.running and job.id in relay.watched()
         start_worker()
         for step, progress in enumerate((33, 66, 100), start=1):
             await events.until("running", progress)
+            assert (await second.until("running", progress))["partial"] == {"step": step}
             (tmp_path / str(step)).touch()
         assert await events.until("complete") == {"status": "complete", "progress": 100}
         await events.end()
@@ -277,9 +313,11 @@ async def test_a_stream_follows_a_worker_subprocess(async_client, start_worker, 
         await events.close()
         await second.close()
     assert events.ended and second.ended
+    assert events.states[-1] == {"status": "complete", "progress": 100}
+    assert second.states[-1] == {"status": "complete", "progress": 100, "partial": {"step": 3}}
+    assert all("partial" not in state for state in events.states)
     for stream in (events, second):
         assert_no_repeats(stream.states)
-        assert stream.states[-1] == {"status": "complete", "progress": 100}
         assert "stream-open" in stream.text
         assert "secret" not in stream.text and "traceback" not in stream.text.lower()
     assert job.id not in relay.watched()  # both streams ended: the relay forgets the job

@@ -293,10 +293,11 @@ def exits_hard() -> None:
 
 @queue.task(max_retries=0)
 def progress_steps(release_dir: str, steps: int) -> int:
-    """Report progress in `steps` steps; after each, wait (30 s at most) for the file
+    """Report progress (and a partial result {"step": i}) in `steps` steps; after each,
+    wait (30 s at most) for the file
     `<release_dir>/<step>` that the test creates once it has seen that progress."""
     for i in range(1, steps + 1):
-        current_job.update_progress(int(i * 100 / steps))
+        current_job.update_progress(int(i * 100 / steps), partial={"step": i})
         release = Path(release_dir) / str(i)
         deadline = time.monotonic() + 30
         while not release.exists():

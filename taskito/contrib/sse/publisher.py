@@ -23,6 +23,9 @@ from typing import Any
 from django.conf import settings
 
 from taskito import signals
+from taskito.contrib.endpoints import progress_event
+from taskito.contrib.sse import channel_for
+from taskito.serialization import UNSET
 from taskito.states import JobStatus
 
 logger = logging.getLogger("taskito.sse")
@@ -41,8 +44,8 @@ def connect_if_redis() -> None:
     signals.job_finished.connect(_on_finished, dispatch_uid="taskito_sse_finished")
 
 
-def _publish(job_id: uuid.UUID, status: int, progress: int | None) -> None:
-    from taskito.contrib.sse.relay import publish
+def _publish(job_id: uuid.UUID, status: int, progress: int | None, partial: Any) -> None:
+    from django_eventstream import send_event
 
     try:
         if progress is None:  # only the row knows (a retried attempt keeps its progress)
@@ -52,12 +55,13 @@ def _publish(job_id: uuid.UUID, status: int, progress: int | None) -> None:
             if state is None:
                 return
             progress = state[1]
-        publish(job_id, (status, progress))
+        # without `partial`, the stream keeps the partial result its client last got
+        send_event(channel_for(job_id), "message", progress_event(status, progress, partial))
     except Exception:  # never let a progress event break the job
         logger.warning("could not publish progress of job %s", job_id, exc_info=True)
 
 
-Event = tuple[uuid.UUID, int, int | None]
+Event = tuple[uuid.UUID, int, int | None, Any]
 
 _outbox: queue.Queue[Event | None] = queue.Queue(maxsize=10_000)
 _sender_lock = threading.Lock()
@@ -102,13 +106,14 @@ def _flush(timeout: float = 5.0) -> None:
 
 
 def _on_started(*, job_id: uuid.UUID, attempt: int = 1, **kwargs: Any) -> None:
-    _send((job_id, JobStatus.RUNNING, 0 if attempt <= 1 else None))
+    _send((job_id, JobStatus.RUNNING, 0 if attempt <= 1 else None, UNSET))
 
 
-def _on_progress(*, job_id: uuid.UUID, progress: int, **kwargs: Any) -> None:
-    _send((job_id, JobStatus.RUNNING, progress))
+def _on_progress(*, job_id: uuid.UUID, progress: int, partial: Any = UNSET,
+                 **kwargs: Any) -> None:
+    _send((job_id, JobStatus.RUNNING, progress, partial))
 
 
 def _on_finished(*, job_id: uuid.UUID, status: str, **kwargs: Any) -> None:
     code = JobStatus.parse(status)
-    _send((job_id, code, 100 if code == JobStatus.COMPLETE else None))
+    _send((job_id, code, 100 if code == JobStatus.COMPLETE else None, UNSET))

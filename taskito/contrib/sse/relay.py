@@ -22,18 +22,21 @@ from taskito.conf import taskito_settings
 from taskito.contrib.endpoints import close_idle_connections, progress_event
 from taskito.contrib.sse import channel_for
 from taskito.queue import Queue
+from taskito.serialization import loads
 
 logger = logging.getLogger("taskito.sse")
 
-State = tuple[int, int]  # (status code, progress)
+State = tuple[int, int, str | None]  # (status code, progress, partial result's JSON)
 
 
 def publish(job_id: uuid.UUID, state: State) -> None:
     """Send one progress event on the job's channel (to local listeners, or to every process
-    when EVENTSTREAM_REDIS is set)."""
+    when EVENTSTREAM_REDIS is set). It carries the partial result: the stream strips it for
+    clients that did not ask for it."""
     from django_eventstream import send_event
 
-    send_event(channel_for(job_id), "message", progress_event(*state))
+    status, progress, partial = state
+    send_event(channel_for(job_id), "message", progress_event(status, progress, loads(partial)))
 
 
 class Relay:
@@ -103,7 +106,7 @@ class Relay:
         ids = list(self.watched())
         if not ids:
             return 0
-        states = self.queue.job_progress(ids)
+        states = self.queue.job_progress(ids, partial=True)
         self.polls += 1
         with self._lock:
             # A purged job is left alone: its streams notice on their own re-check.

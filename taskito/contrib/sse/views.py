@@ -25,7 +25,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 from taskito import queue as default_queue
 from taskito.conf import taskito_settings
 from taskito.contrib.endpoints import (
+    ApiError,
     close_idle_connections,
+    flag_param,
     is_terminal,
     progress_event,
 )
@@ -35,6 +37,7 @@ from taskito.contrib.sse.publisher import uses_redis
 from taskito.contrib.sse.relay import State, relay
 from taskito.ids import as_uuid
 from taskito.queue import Queue
+from taskito.serialization import UNSET, loads
 from taskito.states import JobStatus
 
 #: seconds between an open stream's own reads of its job: catches what no event announces
@@ -70,12 +73,25 @@ def _refusal(request: HttpRequest, job_id: str) -> HttpResponse | None:
     return refusal
 
 
-def _encode(state: State) -> str:
-    return f"event: message\ndata: {json.dumps(progress_event(*state))}\n\n"
+Event = dict[str, Any]  # what a client gets: {"status", "progress"[, "partial"]}
 
 
-def _parse(block: str) -> State | None:
-    """The state a `message` event block carries, else None."""
+def _event(state: State, with_partial: bool) -> Event:
+    """The client's event for a job row's (status, progress, partial JSON)."""
+    status, progress, partial = state
+    return progress_event(status, progress, loads(partial) if with_partial else UNSET)
+
+
+def _encode(event: Event) -> str:
+    return f"event: message\ndata: {json.dumps(event)}\n\n"
+
+
+def _terminal(event: Event) -> bool:
+    return is_terminal(JobStatus.parse(event["status"]))
+
+
+def _parse(block: str) -> dict[str, Any] | None:
+    """The body of a `message` event block, else None."""
     kind, data = "message", []
     for line in block.split("\n"):
         if line.startswith("event:"):
@@ -86,24 +102,31 @@ def _parse(block: str) -> State | None:
         return None
     try:
         body = json.loads("\n".join(data))
-        return JobStatus.parse(body["status"]).value, int(body["progress"])
+        JobStatus.parse(body["status"])
+        int(body["progress"])
     except (ValueError, KeyError, TypeError):
         return None
+    return body if isinstance(body, dict) else None
 
 
-def _dedupe(chunk: str, last: State) -> tuple[str, State]:
-    """The chunk without message events that repeat the state the client has; the state the
-    client has after it."""
+def _rewrite(chunk: str, last: Event, with_partial: bool) -> tuple[str, Event]:
+    """The chunk as this client gets it: each state event rebuilt with the client's keys
+    (an event without "partial" keeps the last one), repeats of the client's state dropped,
+    other events (keep-alives, errors) as they are. Also the client's state after it."""
     kept = []
     for block in chunk.split("\n\n"):
         if not block:
             continue
-        state = _parse(block)
-        if state is not None:
-            if state == last:
-                continue
-            last = state
-        kept.append(block + "\n\n")
+        body = _parse(block)
+        if body is None:
+            kept.append(block + "\n\n")
+            continue
+        event = {"status": body["status"], "progress": int(body["progress"])}
+        if with_partial:
+            event["partial"] = body["partial"] if "partial" in body else last.get("partial")
+        if event != last:
+            last = event
+            kept.append(_encode(event))
     return "".join(kept), last
 
 
@@ -116,7 +139,7 @@ async def _next(it: AsyncIterator[Any]) -> str | None:
 
 
 async def _read(queue: Queue, jid: uuid.UUID) -> State | None:
-    state = (await queue.ajob_progress([jid])).get(jid)
+    state = (await queue.ajob_progress([jid], partial=True)).get(jid)
     await sync_to_async(close_idle_connections)()
     return state
 
@@ -128,11 +151,12 @@ class ProgressStream:
     went away while a chunk was being sent included), which stops the relay's watch."""
 
     def __init__(self, inner: AsyncIterator[Any], queue: Queue, jid: uuid.UUID,
-                 use_relay: bool) -> None:
+                 use_relay: bool, with_partial: bool) -> None:
         self.inner = inner
         self.queue = queue
         self.jid = jid
         self.use_relay = use_relay
+        self.with_partial = with_partial
         self.watching = False
 
     def __aiter__(self) -> AsyncIterator[str]:
@@ -165,8 +189,9 @@ class ProgressStream:
             if self.use_relay and not is_terminal(state[0]):
                 relay.watch(jid, state)
                 self.watching = True
-            yield opening + _encode(state)
-            while not is_terminal(state[0]):
+            last = _event(state, self.with_partial)
+            yield opening + _encode(last)
+            while not _terminal(last):
                 if pending is None:
                     pending = asyncio.ensure_future(_next(inner))
                 done, _ = await asyncio.wait({pending}, timeout=RECHECK)
@@ -176,12 +201,12 @@ class ProgressStream:
                     await sync_to_async(close_idle_connections)()
                     if chunk is None:
                         return
-                    chunk, state = _dedupe(chunk, state)
                 else:
                     now = await _read(queue, jid)
                     if now is None:
                         return  # the job was purged
-                    chunk, state = (_encode(now), now) if now != state else ("", state)
+                    chunk = _encode(_event(now, self.with_partial))
+                chunk, last = _rewrite(chunk, last, self.with_partial)
                 if chunk:
                     yield chunk
         finally:
@@ -244,7 +269,9 @@ def _refused_by_eventstream(response: HttpResponse) -> JsonResponse:
 
 @never_atomic
 async def progress(request: HttpRequest, job_id: str) -> HttpResponse:
-    """The job's {"status", "progress"} events until a terminal status."""
+    """The job's {"status", "progress"} events until a terminal status; with ?partial=1
+    each event also carries the task's partial result ("partial", null until it reports
+    one)."""
     queue = default_queue
     refusal = await sync_to_async(_refusal)(request, job_id)
     if refusal is not None:
@@ -254,13 +281,17 @@ async def progress(request: HttpRequest, job_id: str) -> HttpResponse:
     for name in FOREIGN_PARAMS:
         if name in request.GET:
             return _detail(400, f"{name} is not accepted by this stream")
+    try:
+        with_partial = flag_param(request.GET, "partial")
+    except ApiError as exc:
+        return _detail(exc.status, exc.detail)
     jid = as_uuid(job_id)
     state = None if jid is None else await _read(queue, jid)
     if jid is None or state is None:
         return _detail(404, f"job {job_id} not found")
     if is_terminal(state[0]):  # nothing more will happen: the state, and the end
-        return HttpResponse(_encode(state), content_type="text/event-stream",
-                            headers={"Cache-Control": "no-cache"})
+        return HttpResponse(_encode(_event(state, with_partial)),
+                            content_type="text/event-stream", headers={"Cache-Control": "no-cache"})
     if not isinstance(request, ASGIRequest):
         return _detail(501, "progress streams need an ASGI server (uvicorn, daphne, ...); "
                             "this request came through WSGI")
@@ -273,5 +304,6 @@ async def progress(request: HttpRequest, job_id: str) -> HttpResponse:
     # `streaming_content` is a wrapper that would not pass aclose() on), so that ending the
     # stream removes its listener at once.
     inner = getattr(response, "_iterator", None) or aiter(response.streaming_content)
-    response.streaming_content = ProgressStream(inner, queue, jid, use_relay=not uses_redis())
+    response.streaming_content = ProgressStream(inner, queue, jid, use_relay=not uses_redis(),
+                                                with_partial=with_partial)
     return response
