@@ -117,10 +117,13 @@ def test_anonymous_and_members_are_refused(member):
     assert response.status_code == 403 and "detail" in response.json()
 
 
-def test_a_token_opens_only_its_own_job(member):
-    mine, other = tasks.noop.delay(), tasks.noop.delay()
+def test_a_token_opens_only_its_own_job(member, completed_job):
+    """User A (not staff) holds a token for A's job: it opens that stream and no other."""
+    mine, other = completed_job(), completed_job()
     client = Client()
     client.force_login(member)
+    response = client.get(url(mine.id), {"token": progress_token(mine.id)})
+    assert response.status_code == 200 and b'"status": "complete"' in response.content
     forged = progress_token(mine.id)[:-2] + "xx"
     for token, detail in ((progress_token(mine.id), "another job"), (forged, "not valid"),
                           ("nonsense", "not valid")):

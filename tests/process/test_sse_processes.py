@@ -1,0 +1,128 @@
+"""Progress streams as deployed: `uvicorn --workers 2` serving the tests' project, a
+`taskito_worker` process writing the progress, and a client reading the stream over HTTP;
+once through the relay (the default) and once through django-eventstream's Redis transport."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from taskito.contrib.sse import progress_url
+from tests.conftest import ROOT, child_env, wait_for
+from tests.process.helpers import Proc, worker_argv
+from tests.testapp import tasks
+
+pytestmark = [pytest.mark.process, pytest.mark.django_db(transaction=True)]
+
+REDIS = {"host": "127.0.0.1", "port": 6379}
+DEADLINE = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except urllib.error.HTTPError:
+        return True  # any HTTP answer: the server is up
+    except OSError:
+        return False
+
+
+def redis_reachable() -> bool:
+    try:
+        import redis
+    except ImportError:
+        return False
+    try:
+        return bool(redis.Redis(**REDIS, socket_connect_timeout=2).ping())
+    except redis.RedisError:
+        return False
+
+
+def start(tmp_path: Path, name: str, argv: list[str], env: dict[str, str]) -> Proc:
+    out, err = tmp_path / f"{name}.out", tmp_path / f"{name}.err"
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        popen = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=stdout, stderr=stderr)
+    return Proc(name, popen, out, err)
+
+
+@pytest.fixture(params=["relay", "redis"])
+def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Proc]]:
+    """(base URL, worker process): uvicorn with two web processes and one taskito_worker,
+    sharing the test database (and Redis in the "redis" variant)."""
+    extra: dict[str, str] = {"PYTHONUNBUFFERED": "1"}
+    if request.param == "redis":
+        if not redis_reachable():
+            pytest.skip(f"no Redis at {REDIS}")
+        extra["TASKITO_TEST_EVENTSTREAM_REDIS"] = json.dumps(REDIS)
+    env = child_env(**extra)
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = start(tmp_path, "uvicorn", [
+        sys.executable, "-m", "uvicorn", "tests.asgi:application", "--host", "127.0.0.1",
+        "--port", str(port), "--workers", "2", "--timeout-graceful-shutdown", "2"], env)
+    worker = start(tmp_path, "worker", worker_argv(), env)
+    try:
+        wait_for(lambda: server.popen.poll() is not None or answers(url + "/tasks/health"),
+                 timeout=30)
+        assert server.popen.poll() is None, server.describe()
+        yield url, worker
+    finally:
+        for proc in (server, worker):
+            proc.popen.terminate()
+        for proc in (server, worker):
+            proc.wait(timeout=30)
+
+
+def read_events(response: Any) -> Iterator[dict[str, Any]]:
+    """The data of each `message` event of an open stream, as it arrives."""
+    kind = "message"
+    deadline = time.monotonic() + DEADLINE
+    for line in response.iter_lines():
+        assert time.monotonic() < deadline, "the stream ran past its deadline"
+        if line.startswith("event:"):
+            kind = line[6:].strip()
+        elif line.startswith("data:") and kind == "message":
+            yield json.loads(line[5:])
+        elif not line:
+            kind = "message"
+
+
+def test_a_browser_style_client_follows_a_worker_process(deployment, tmp_path):
+    import httpx
+
+    url, worker = deployment
+    job = tasks.progress_steps.delay(str(tmp_path), 2)
+    seen: list[dict[str, Any]] = []
+    with httpx.stream("GET", url + progress_url(job.id) + "&partial=1", timeout=DEADLINE,
+                      headers={"Accept": "text/event-stream"}) as response:
+        assert response.status_code == 200, response.read()
+        for event in read_events(response):
+            seen.append(event)
+            if event["status"] == "running" and event["progress"] > 0:
+                (tmp_path / str(event["partial"]["step"])).touch()  # next step
+        # the loop ends because the server ended the stream after "complete"
+    assert seen[-1] == {"status": "complete", "progress": 100, "partial": {"step": 2}}
+    assert {"status": "running", "progress": 50, "partial": {"step": 1}} in seen
+    assert all(a != b for a, b in itertools.pairwise(seen)), seen
+    assert worker.popen.poll() is None, worker.describe()
+    assert os.path.exists(tmp_path / "2")
