@@ -8,13 +8,12 @@ from typing import TYPE_CHECKING, Any, cast
 
 from taskito.conf import taskito_settings
 from taskito.db import Backend, get_backend
+from taskito.serialization import UNSET
 
 if TYPE_CHECKING:
     import uuid
 
     from taskito.result import JobResult
-
-_UNSET: Any = object()
 
 
 class QueueBase:
@@ -22,7 +21,7 @@ class QueueBase:
 
     def __init__(self, *, using: str | None = None, default_queue: str | None = None,
                  default_priority: int | None = None, default_max_retries: int | None = None,
-                 default_timeout: float | None = _UNSET, result_ttl: float | None = _UNSET,
+                 default_timeout: float | None = UNSET, result_ttl: float | None = UNSET,
                  poll_interval: float | None = None) -> None:
         self._plans: dict[tuple[str, int], Any] = {}
         self._using = using
@@ -58,13 +57,13 @@ class QueueBase:
     @property
     def default_timeout(self) -> float | None:
         value = self._default_timeout
-        result: float | None = taskito_settings.DEFAULT_TIMEOUT if value is _UNSET else value
+        result: float | None = taskito_settings.DEFAULT_TIMEOUT if value is UNSET else value
         return result
 
     @property
     def result_ttl(self) -> float | None:
         value = self._result_ttl
-        result: float | None = taskito_settings.RESULT_TTL if value is _UNSET else value
+        result: float | None = taskito_settings.RESULT_TTL if value is UNSET else value
         return result
 
     @property

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import urllib.error
@@ -21,7 +20,7 @@ import pytest
 
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, BrowserPage
 from tests.conftest import ROOT, wait_for
-from tests.process.helpers import Proc
+from tests.process.helpers import Proc, answers, free_port
 
 pytestmark = pytest.mark.browser
 
@@ -51,22 +50,6 @@ class Example:
     sessions: dict[str, str]
     server: Proc
     worker: Proc
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2):
-            return True
-    except urllib.error.HTTPError:
-        return True  # any HTTP answer means the server is up
-    except OSError:
-        return False
 
 
 @pytest.fixture(scope="module")

@@ -3,9 +3,12 @@ and no pipe ever fills up), and a deadline on every wait."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,3 +61,21 @@ def wait_for_path(path: Path, timeout: float) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"{path} did not appear within {timeout} s")
         time.sleep(0.005)
+
+
+def free_port() -> int:
+    """A TCP port that was free a moment ago, for a server subprocess."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def answers(url: str) -> bool:
+    """Whether an HTTP server answers at `url` (any status counts)."""
+    try:
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except OSError:
+        return False

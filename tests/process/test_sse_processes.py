@@ -7,12 +7,9 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,29 +18,13 @@ import pytest
 
 from taskito.contrib.sse import progress_url
 from tests.conftest import ROOT, child_env, wait_for
-from tests.process.helpers import Proc, worker_argv
+from tests.process.helpers import Proc, answers, free_port, worker_argv
 from tests.testapp import tasks
 
 pytestmark = [pytest.mark.process, pytest.mark.django_db(transaction=True)]
 
 REDIS = {"host": "127.0.0.1", "port": 6379}
 DEADLINE = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2):
-            return True
-    except urllib.error.HTTPError:
-        return True  # any HTTP answer: the server is up
-    except OSError:
-        return False
 
 
 def redis_reachable() -> bool:
