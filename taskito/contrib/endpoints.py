@@ -194,11 +194,10 @@ def is_terminal(status: int) -> bool:
 def progress_state(queue: Queue, job_id: str, partial: bool = False) -> dict[str, Any] | None:
     """The job's progress event ({"status", "progress"}, and "partial" when asked) from one
     query; None when there is no such job."""
-    row = next(iter(queue.job_progress([job_id], partial=True).values()), None)
+    row = next(iter(queue.job_progress([job_id], partial=partial).values()), None)
     if row is None:
         return None
-    status, progress, text = row
-    return progress_event(status, progress, loads(text) if partial else UNSET)
+    return progress_event(row[0], row[1], loads(row[2]) if partial else UNSET)
 
 
 def first_progress_state(queue: Queue, job_id: str, partial: bool = False) -> dict[str, Any]:
