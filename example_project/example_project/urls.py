@@ -6,7 +6,6 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("demo.urls")),
     path("admin/", admin.site.urls),
-    # taskito's REST API (staff only by default) and its progress streams, both under /tasks/
+    # taskito's REST API (staff only by default), its progress streams included
     path("tasks/", include("taskito.contrib.rest.urls")),
-    path("tasks/", include("taskito.contrib.sse.urls")),
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from typing import Any
@@ -13,8 +14,7 @@ from tests.api.conftest import PREFIX, dead_letter_id
 
 pytestmark = pytest.mark.django_db(transaction=True)  # FastAPI's threads need committed rows
 
-#: not compared: the progress stream answers server-sent events, not JSON, and its Django
-#: side lives in taskito.contrib.sse (django-eventstream), not in the DRF views
+#: compared on its own below: the progress stream answers server-sent events, not JSON
 NOT_COMPARED = {"job_progress"}
 
 
@@ -76,3 +76,25 @@ def test_drf_and_fastapi_answer_alike(api, fastapi_client, make_jobs, queue):
     both("post", "/dead-letters/garbage/retry")
     both("get", f"/jobs/{drf.json()['new_job_id']}", f"/jobs/{drf.json()['new_job_id']}")
     assert compared == set(ROUTES) - NOT_COMPARED
+
+
+def events_of(body: str) -> list[Any]:
+    return [json.loads(line[6:]) for line in body.splitlines() if line.startswith("data: ")]
+
+
+def test_progress_streams_answer_alike(api, fastapi_client, make_jobs):
+    """Finished jobs (answered with their one final event), unknown ids, bad parameters:
+    the same status codes, the same event data or the same JSON error on both sides."""
+    jobs = make_jobs()
+    paths = [f"/jobs/{jobs.completed.id}/progress", f"/jobs/{jobs.dead.id}/progress",
+             f"/jobs/{jobs.completed.id}/progress?partial=1", f"/jobs/{uuid.uuid4()}/progress",
+             "/jobs/not-a-uuid/progress", f"/jobs/{jobs.completed.id}/progress?partial=maybe"]
+    for path in paths:
+        drf = api.get(PREFIX + path)
+        with fastapi_client.stream("GET", PREFIX + path) as fast:
+            fast_body = fast.read().decode()
+        assert drf.status_code == fast.status_code, path
+        if drf.status_code == 200:
+            assert events_of(drf.content.decode()) == events_of(fast_body) != [], path
+        else:
+            assert drf.json() == json.loads(fast_body), path

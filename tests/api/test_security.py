@@ -27,7 +27,7 @@ def every_url() -> list[tuple[str, str]]:
 
 
 def test_the_walk_covers_every_route():
-    assert len(every_url()) == 13  # 12 REST routes and the progress stream
+    assert len(every_url()) == 14  # 13 REST routes (the stream included), the SSE include
 
 
 @pytest.mark.parametrize(("method", "url"), every_url())

@@ -203,6 +203,16 @@ def test_progress_url_carries_a_token_that_opens_the_stream(completed_job):
     assert Client().get(path).status_code == 200
 
 
+@pytest.mark.urls("tests.urls_rest_only")
+def test_the_rest_include_alone_serves_the_stream(completed_job):
+    job = completed_job()
+    path = progress_url(job.id)
+    assert path.startswith(f"/api/jobs/{job.id}/progress?token=")
+    response = Client().get(path)
+    assert response.status_code == 200
+    assert b'"status": "complete"' in response.content
+
+
 def test_events_never_carry_arguments_or_results(api, queue, worker):
     job = tasks.echo.delay("secret-argument")
     worker.run_until_empty()

@@ -1,10 +1,13 @@
-"""`path("tasks/", include("taskito.contrib.rest.urls"))`: the API under /tasks/."""
+"""`path("tasks/", include("taskito.contrib.rest.urls"))`: the API under /tasks/, the
+progress stream of taskito.contrib.sse included (it answers 501 until django-eventstream is
+installed)."""
 
 from __future__ import annotations
 
 from django.urls import path
 
 from taskito.contrib.rest import views
+from taskito.contrib.sse import views as sse_views
 
 app_name = "taskito"
 
@@ -16,6 +19,7 @@ urlpatterns = [
     path("jobs/<str:job_id>/errors", views.JobErrorsView.as_view(), name="job_errors"),
     path("jobs/<str:job_id>/logs", views.JobLogsView.as_view(), name="job_logs"),
     path("jobs/<str:job_id>/result", views.job_result, name="job_result"),
+    path("jobs/<str:job_id>/progress", sse_views.progress, name="job_progress"),
     path("jobs/<str:job_id>/cancel", views.JobCancelView.as_view(), name="job_cancel"),
     path("dead-letters", views.DeadLetterListView.as_view(), name="dead_letters"),
     path("dead-letters/<str:dead_id>/retry", views.DeadLetterRetryView.as_view(),

@@ -2,6 +2,7 @@
 django-eventstream, one channel per job.
 
     INSTALLED_APPS += ["taskito.contrib.sse"]
+    urlpatterns += [path("tasks/", include("taskito.contrib.rest.urls"))]  # or, alone:
     urlpatterns += [path("tasks/", include("taskito.contrib.sse.urls"))]
 
 Events are `{"status", "progress"}`: the current state first, then each change, until a
@@ -22,7 +23,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.core import signing
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 
 from taskito.ids import as_uuid
 
@@ -61,5 +62,9 @@ def read_token(token: str, max_age: float) -> str:
 def progress_url(job_id: Any, *, token: bool = True) -> str:
     """The path of the job's progress stream, with a signed token unless `token=False`
     (then the reader needs the REST API's permissions)."""
-    path = reverse("taskito_sse:job_progress", kwargs={"job_id": str(as_uuid(job_id) or job_id)})
+    kwargs = {"job_id": str(as_uuid(job_id) or job_id)}
+    try:
+        path = reverse("taskito_sse:job_progress", kwargs=kwargs)
+    except NoReverseMatch:  # served by the REST API's include instead
+        path = reverse("taskito:job_progress", kwargs=kwargs)
     return f"{path}?token={progress_token(job_id)}" if token else path

@@ -16,7 +16,11 @@ def check_streaming(app_configs: Any = None, **kwargs: Any) -> list[Any]:
         messages.append(Error(
             "taskito.contrib.sse needs django-eventstream",
             hint='pip install "taskito[sse]"', id="taskito_sse.E001"))
-    if getattr(settings, "EVENTSTREAM_REDIS", None) and importlib.util.find_spec("redis") is None:
+    if importlib.util.find_spec("rest_framework") is None:
+        messages.append(Error(
+            "taskito.contrib.sse checks permissions with Django REST framework, which is "
+            "not installed", hint='pip install "taskito[sse]"', id="taskito_sse.E003"))
+    if hasattr(settings, "EVENTSTREAM_REDIS") and importlib.util.find_spec("redis") is None:
         messages.append(Error(
             "EVENTSTREAM_REDIS is set but the redis package is not installed",
             hint='pip install "taskito[sse-redis]"', id="taskito_sse.E002"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -295,6 +296,8 @@ async def progress(request: HttpRequest, job_id: str) -> HttpResponse:
     if not isinstance(request, ASGIRequest):
         return _detail(501, "progress streams need an ASGI server (uvicorn, daphne, ...); "
                             "this request came through WSGI")
+    if importlib.util.find_spec("django_eventstream") is None:
+        return _detail(501, 'progress streams need django-eventstream: pip install "taskito[sse]"')
     response = await sync_to_async(_open)(request, channel_for(jid))
     if isinstance(response, JsonResponse):
         return response
