@@ -51,14 +51,16 @@ class JobAdmin(ReadOnlyAdmin):
     search_help_text = _("A job id, part of a task name, or a unique key.")
     ordering = ("-id",)
     sortable_by = ("created",)
-    list_defer = ("args", "kwargs", "result", "error", "metadata", "claim_token")
+    list_defer = ("args", "kwargs", "result", "partial_result", "error", "metadata",
+                  "claim_token")
     actions = ["cancel_jobs", "replay_jobs"]
     readonly_fields = (
         "id", "task_name", "queue", "status_badge", "priority", "progress_bar", "attempts",
         "retry_count", "max_retries", "unique_key", "worker_id", "cancel_requested",
         "created_at", "scheduled_at", "started_at", "completed_at", "expires_at",
         "timeout_ms", "soft_timeout_ms", "result_ttl", "arguments", "keyword_arguments",
-        "result_display", "error_display", "metadata_display", "error_history", "logs",
+        "result_display", "partial_result_display", "error_display", "metadata_display",
+        "error_history", "logs",
         "dependencies", "replay_history",
     )
     fieldsets = (
@@ -66,7 +68,8 @@ class JobAdmin(ReadOnlyAdmin):
                            "priority", ("attempts", "retry_count", "max_retries"),
                            "unique_key", "worker_id", "cancel_requested")}),
         (_("Call and outcome"), {"fields": ("arguments", "keyword_arguments", "result_display",
-                                            "error_display", "metadata_display")}),
+                                            "partial_result_display", "error_display",
+                                            "metadata_display")}),
         (_("Timing"), {"fields": (("created_at", "scheduled_at"),
                                   ("started_at", "completed_at"), "expires_at",
                                   ("timeout_ms", "soft_timeout_ms", "result_ttl"))}),
@@ -171,6 +174,10 @@ class JobAdmin(ReadOnlyAdmin):
     @admin.display(description=_("result"))
     def result_display(self, obj: Job) -> SafeString | str:
         return pretty_json(obj.result)
+
+    @admin.display(description=_("partial result"))
+    def partial_result_display(self, obj: Job) -> SafeString | str:
+        return pretty_json(obj.partial_result)
 
     @admin.display(description=_("error"))
     def error_display(self, obj: Job) -> SafeString | str:

@@ -136,6 +136,14 @@ def test_job_page_is_read_only_and_shows_call_outcome_and_history(superuser_clie
     assert post.status_code == 403
 
 
+def test_job_page_shows_the_partial_result(superuser_client, queue):
+    job = tasks.noop.delay()
+    claimed = queue.claim(worker_id="admin-tests", limit=1)[0]
+    queue.set_progress(claimed.id, claimed.token, 50, partial={"rows_so_far": 1234})
+    html = superuser_client.get(change_url("job", job.id)).content.decode()
+    assert "Partial result" in html and "&quot;rows_so_far&quot;: 1234" in html
+
+
 def test_job_page_shows_errors_and_replay_history(superuser_client, worker, queue):
     job = tasks.always_fails.apply_async(args=("kaput",))
     worker.run_until_empty()
