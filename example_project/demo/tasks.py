@@ -21,6 +21,8 @@ def always_fails(reason: str) -> None:
 def resize_image(name: str, steps: int = 10) -> dict:
     for i in range(steps):
         time.sleep(0.2)  # pretend work
-        current_job.update_progress(int((i + 1) * 100 / steps))
+        # partial: the result so far, which the page's stream asks for (?partial=1)
+        current_job.update_progress(int((i + 1) * 100 / steps),
+                                    partial={"tiles_done": i + 1, "tiles": steps})
         current_job.log(f"step {i + 1}/{steps}")
     return {"name": name, "size": [800, 600]}

@@ -25,7 +25,8 @@ def index(request: HttpRequest) -> HttpResponse:
     job_id = request.session.get(SESSION_JOB)
     job = queue.get_job(job_id) if job_id else None
     if job is not None:
-        context.update(job=job, progress_url=progress_url(job.id))
+        # with the partial results: the resize task reports the tiles it has done
+        context.update(job=job, progress_url=progress_url(job.id) + "&partial=1")
     return render(request, "demo/index.html", context)
 
 

@@ -112,6 +112,7 @@ def test_example_page_follows_jobs_live(example: Example) -> None:
             expect(progress).to_have_attribute("value", "100", timeout=15_000)
             expect(page.locator("#status")).to_have_text("complete")
             expect(page.locator("#percent")).to_have_text("100%")
+            expect(page.locator("#partial")).to_have_text("10 of 10 tiles")  # partial result
             bp.screenshot("progress")
 
             page.click("#start-failing")

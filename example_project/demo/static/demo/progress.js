@@ -1,7 +1,7 @@
 // Follows the job shown on the demo page through its progress stream (Server-Sent Events,
-// taskito.contrib.sse): each event is {"status": ..., "progress": 0..100}, the current
-// state first, then every change. A static file, since the page's Content Security Policy
-// blocks inline scripts.
+// taskito.contrib.sse): each event is {"status": ..., "progress": 0..100, "partial": ...},
+// the current state first, then every change. A static file, since the page's Content
+// Security Policy blocks inline scripts.
 "use strict";
 
 const TERMINAL = new Set(["complete", "failed", "dead", "cancelled"]);
@@ -10,6 +10,7 @@ function followJob(panel) {
   const bar = document.getElementById("progress");
   const percent = document.getElementById("percent");
   const status = document.getElementById("status");
+  const partial = document.getElementById("partial");
   if (TERMINAL.has(status.textContent.trim())) {
     return; // finished before the page loaded: nothing to follow
   }
@@ -20,6 +21,10 @@ function followJob(panel) {
     bar.textContent = `${state.progress}%`;
     percent.textContent = `${state.progress}%`;
     status.textContent = state.status;
+    if (state.partial && state.partial.tiles) {
+      // the task's partial result (the page asked for it with ?partial=1)
+      partial.textContent = `${state.partial.tiles_done} of ${state.partial.tiles} tiles`;
+    }
     if (TERMINAL.has(state.status)) {
       // The server ends the stream after a terminal status; closing it here keeps
       // EventSource from reconnecting.
