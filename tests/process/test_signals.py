@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import io
+import os
 import signal
 
 import pytest
 
+from taskito.management.commands.taskito_worker import Command
 from taskito.models import Job
+from taskito.runtime.worker import Worker
 from taskito.states import JobStatus
 from tests.conftest import wait_for
 from tests.process.helpers import worker_argv
@@ -78,6 +82,44 @@ def test_second_sigterm_exits_at_once(spawn, tmp_path):
     assert worker.wait(timeout=10) == 128 + signal.SIGTERM
     # Left running for the lifeline to requeue; never marked done by a worker that quit.
     assert blocker.refresh().status == "running"
+
+
+class _Exited(Exception):
+    pass
+
+
+def test_second_signal_landing_inside_the_first_handler_exits_at_once(monkeypatch):
+    """A second signal can arrive while the first one's handler writes its message; Python
+    then runs the second handler nested inside the first. It must already see the worker
+    stopping and exit, as the message promises."""
+    handlers = {}
+    monkeypatch.setattr(signal, "signal", lambda sig, fn: handlers.setdefault(sig, fn))
+
+    def exit_(code: int) -> None:
+        raise _Exited(code)
+
+    monkeypatch.setattr(os, "_exit", exit_)
+
+    class SecondSignalWhileWriting(io.StringIO):
+        sent = False
+
+        def write(self, text: str) -> int:
+            written = super().write(text)
+            if not self.sent:  # the second signal lands right after the message
+                self.sent = True
+                handlers[signal.SIGTERM](signal.SIGTERM, None)
+            return written
+
+    stderr = SecondSignalWhileWriting()
+    worker = Worker(concurrency=1)
+    Command(stderr=stderr)._install_signals(worker)
+
+    with pytest.raises(_Exited) as exited:
+        handlers[signal.SIGTERM](signal.SIGTERM, None)
+
+    assert exited.value.args == (128 + signal.SIGTERM,)
+    assert worker.stopping
+    assert stderr.getvalue().count("SIGTERM received") == 1
 
 
 def test_sigterm_on_an_idle_worker_exits_zero_promptly(spawn):

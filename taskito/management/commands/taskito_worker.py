@@ -84,9 +84,13 @@ class Command(BaseCommand):
         def on_signal(signum: int, frame: FrameType | None) -> None:
             if worker.stopping:
                 os._exit(128 + signum)  # second signal: leave now, the lifeline recovers jobs
+            # Stop before saying so: a second signal can land while the message is written,
+            # and its handler then runs nested inside this one; it must already see
+            # `stopping` and exit, as the message promises. (The write may also raise, e.g.
+            # a reentrant call on a buffered stderr; the worker is stopping all the same.)
+            worker.stop()
             self.stderr.write(f"taskito: {signal.Signals(signum).name} received, finishing "
                               "running jobs (send again to exit at once)")
-            worker.stop()
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, on_signal)
