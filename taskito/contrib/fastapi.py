@@ -164,7 +164,7 @@ async def _progress_stream(queue: Queue, job_id: str, state: dict[str, Any] | No
     """The current state, then each change, until a terminal status, the job's removal or
     the client's disconnection. Polls run off the event loop and hold no connection between
     them; a client that goes away cancels the stream at its next await."""
-    interval = float(taskito_settings.get("SSE_POLL_INTERVAL", 0.5))
+    interval = float(taskito_settings.SSE_POLL_INTERVAL)
     sent: dict[str, Any] | None = None
     event_id = 0
     quiet_since = time.monotonic()

@@ -28,6 +28,7 @@ from taskito.conf import taskito_settings
 from taskito.contrib.endpoints import (
     ApiError,
     close_idle_connections,
+    event_is_terminal,
     flag_param,
     is_terminal,
     progress_event,
@@ -85,10 +86,6 @@ def _event(state: State, with_partial: bool) -> Event:
 
 def _encode(event: Event) -> str:
     return f"event: message\ndata: {json.dumps(event)}\n\n"
-
-
-def _terminal(event: Event) -> bool:
-    return is_terminal(JobStatus.parse(event["status"]))
 
 
 def _parse(block: str) -> dict[str, Any] | None:
@@ -192,7 +189,7 @@ class ProgressStream:
                 self.watching = True
             last = _event(state, self.with_partial)
             yield opening + _encode(last)
-            while not _terminal(last):
+            while not event_is_terminal(last):
                 if pending is None:
                     pending = asyncio.ensure_future(_next(inner))
                 done, _ = await asyncio.wait({pending}, timeout=RECHECK)
