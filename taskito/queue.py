@@ -1,4 +1,5 @@
-"""`Queue`: the only code that changes job rows. Its verbs live in mixins by concern."""
+"""`Queue`: the user's verbs (define tasks, enqueue, inspect, operate), as sibling mixins over
+one QueueBase. What workers do to rows lives in `taskito.engine`."""
 
 from __future__ import annotations
 
@@ -8,15 +9,13 @@ from typing import Any, ParamSpec, TypeVar, overload
 
 from asgiref.sync import sync_to_async
 
+from taskito.cron import validate_cron
 from taskito.enqueueing import EnqueueMixin
 from taskito.inspection import InspectionMixin
 from taskito.operations import OperationsMixin
 from taskito.registry import PeriodicSpec, build_spec, registry
-from taskito.schedules import validate_cron
-from taskito.scheduling import SchedulingMixin
 from taskito.serialization import dumps
 from taskito.task import Task
-from taskito.throttling import ThrottlingMixin
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -34,7 +33,7 @@ def async_twin[**P, R](fn: Callable[P, R]) -> Callable[P, Coroutine[Any, Any, R]
     return twin
 
 
-class Queue(ThrottlingMixin):
+class Queue(EnqueueMixin, InspectionMixin, OperationsMixin):
     """A queue over one database alias. Defaults come from keyword arguments, else from the
     TASKITO setting (read when first needed, never at import time)."""
 
@@ -94,7 +93,7 @@ class Queue(ThrottlingMixin):
     ajob_dependents = async_twin(InspectionMixin.job_dependents)
     aoldest_pending = async_twin(InspectionMixin.oldest_pending)
     athroughput = async_twin(InspectionMixin.throughput)
-    ajob_dag = async_twin(SchedulingMixin.job_dag)
+    ajob_dag = async_twin(InspectionMixin.job_dag)
     aenqueue = async_twin(EnqueueMixin.enqueue)
     aenqueue_many = async_twin(EnqueueMixin.enqueue_many)
     acancel_job = async_twin(OperationsMixin.cancel_job)

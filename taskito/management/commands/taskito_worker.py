@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, connections
 
 from taskito.conf import taskito_settings
+from taskito.db import get_dialect
 from taskito.queue import queue as default_queue
 from taskito.registry import registry
 from taskito.runtime.worker import Worker
@@ -72,8 +73,7 @@ class Command(BaseCommand):
     def _check_database(self) -> None:
         alias = taskito_settings.DATABASE
         try:
-            with connections[alias].cursor() as cursor:
-                cursor.execute("SELECT 1 FROM taskito_job WHERE 1 = 0")
+            get_dialect(alias).probe_tables()
         except DatabaseError as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise CommandError(

@@ -6,21 +6,23 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from django.db import transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from taskito.conf import taskito_settings
-from taskito.db.base import JOB, ClaimedJob
+from taskito.db import Dialect
+from taskito.engine.base import EngineBase
+from taskito.engine.jobs import ClaimedJob
 from taskito.registry import TaskSpec, parse_rate_limit, registry
-from taskito.scheduling import SchedulingMixin
+from taskito.states import JobStatus
 
 logger = logging.getLogger(__name__)
 
-THROTTLE = "taskito_throttle"
 #: how long a job that found its task's concurrency limit full waits before another try
 SLOT_RETRY = timedelta(seconds=0.5)
+SLOT_PREFIX = "conc:task:"
 
 
 def _rate_limits(job: ClaimedJob, spec: TaskSpec | None) -> list[tuple[str, int, int]]:
@@ -33,11 +35,14 @@ def _rate_limits(job: ClaimedJob, spec: TaskSpec | None) -> list[tuple[str, int,
     return limits
 
 
-def _slot_key(task_name: str) -> str:
-    return f"conc:task:{task_name}"
+def release_slots(dialect: Dialect, task_names: Sequence[str]) -> None:
+    """Give back the concurrency slots of attempts that ended (or were handed back). Called
+    explicitly wherever attempts end, inside that transaction."""
+    dialect.release_slots([SLOT_PREFIX + n for n in task_names
+                           if (spec := registry.find(n)) is not None and spec.max_concurrent])
 
 
-class ThrottlingMixin(SchedulingMixin):
+class ThrottlesMixin(EngineBase):
     """Admission of claimed jobs under rate and concurrency limits."""
 
     def needs_admission(self, job: ClaimedJob) -> bool:
@@ -55,7 +60,7 @@ class ThrottlingMixin(SchedulingMixin):
         for job in jobs:
             spec = registry.find(job.task_name)
             slot = spec.max_concurrent if spec is not None else None
-            if slot and not self._take_slot(_slot_key(job.task_name), slot):
+            if slot and not self.dialect.take_slot(SLOT_PREFIX + job.task_name, slot):
                 later.append((job, now + SLOT_RETRY))
                 continue
             until = self._take_rates(_rate_limits(job, spec), now)
@@ -63,7 +68,7 @@ class ThrottlingMixin(SchedulingMixin):
                 run.append(job)
                 continue
             if slot:
-                self._give_back_slots([job.task_name])
+                release_slots(self.dialect, [job.task_name])
             later.append((job, until))
         return run, later
 
@@ -71,54 +76,21 @@ class ThrottlingMixin(SchedulingMixin):
                     ) -> datetime | None:
         """Count one run against each limit; None if all allow it, else when to try again."""
         stamp = now.timestamp()
-        with self.backend.connection.cursor() as cursor:
+        with self.dialect.cursor() as cursor:
             for key, count, period in limits:
                 window = int(stamp // period)
-                t = THROTTLE
-                cursor.execute(
-                    f"INSERT INTO {t} (key, window_no, count) VALUES (%s, %s, 1) "
-                    f"ON CONFLICT (key) DO UPDATE SET window_no = excluded.window_no, count = "
-                    f"CASE WHEN {t}.window_no = excluded.window_no THEN {t}.count + 1 ELSE 1 "
-                    f"END WHERE {t}.window_no <> excluded.window_no OR {t}.count < %s "
-                    f"RETURNING count", [key, window, count])
-                if cursor.fetchone() is None:
+                if not self.dialect.take_rate(cursor, key, window, count):
                     return datetime.fromtimestamp((window + 1) * period, tz=UTC)
         return None
-
-    def _take_slot(self, key: str, limit: int) -> bool:
-        with self.backend.connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {THROTTLE} (key, window_no, count) VALUES (%s, 0, 1) "
-                f"ON CONFLICT (key) DO UPDATE SET count = {THROTTLE}.count + 1 "
-                f"WHERE {THROTTLE}.count < %s RETURNING count", [key, limit])
-            return cursor.fetchone() is not None
-
-    def attempts_ended(self, task_names: Sequence[str]) -> None:
-        self._give_back_slots(task_names)
-
-    def _give_back_slots(self, task_names: Sequence[str]) -> None:
-        """Release concurrency slots of finished (or handed back) attempts."""
-        limited = [n for n in task_names
-                   if (spec := registry.find(n)) is not None and spec.max_concurrent]
-        if not limited:
-            return
-        with self.backend.connection.cursor() as cursor:
-            cursor.executemany(f"UPDATE {THROTTLE} SET count = count - 1 "
-                               f"WHERE key = %s AND count > 0",
-                               [(_slot_key(n),) for n in limited])
 
     def defer(self, jobs: Sequence[tuple[ClaimedJob, datetime]]) -> int:
         """Put throttled jobs back to pending until their time, spending neither a retry nor
         the attempt their claim counted."""
         if not jobs:
             return 0
-        b = self.backend
-        with transaction.atomic(using=self.using), b.connection.cursor() as cursor:
-            cursor.executemany(
-                f"UPDATE {JOB} SET status = 0, worker_id = NULL, claim_token = NULL, "
-                f"scheduled_at = %s, attempts = attempts - 1 "
-                f"WHERE id = %s AND claim_token = %s AND status = 1",
-                [(b.dt(until), b.uid(job.id), job.token) for job, until in jobs])
+        d = self.dialect
+        with transaction.atomic(using=self.using), d.cursor() as cursor:
+            d.defer(cursor, [(job.id, job.token, until) for job, until in jobs])
         for job, until in jobs:
             logger.info("throttled job=%s task=%s until=%s", job.id, job.task_name,
                         until.isoformat())
@@ -127,14 +99,6 @@ class ThrottlingMixin(SchedulingMixin):
     def repair_slots(self) -> None:
         """Set every concurrency counter to the number of jobs of its task that really run
         (a worker that died cannot give its slots back). The lifeline leader calls this."""
-        rows: Any = (self.job_model.objects.using(self.using).filter(status=1).order_by()
-                     .values_list("task_name"))
-        from django.db.models import Count
-
-        running = dict(rows.annotate(n=Count("id")))
-        with self.backend.connection.cursor() as cursor:
-            cursor.execute(f"SELECT key FROM {THROTTLE} WHERE key LIKE %s", ["conc:task:%"])
-            keys = [r[0] for r in cursor.fetchall()]
-            for key in keys:
-                cursor.execute(f"UPDATE {THROTTLE} SET count = %s WHERE key = %s",
-                               [running.get(key.removeprefix("conc:task:"), 0), key])
+        rows = (self.queue.job_model.objects.using(self.using).filter(status=JobStatus.RUNNING)
+                .order_by().values_list("task_name").annotate(n=Count("id")))
+        self.dialect.reset_slots(SLOT_PREFIX, {SLOT_PREFIX + name: n for name, n in rows})
