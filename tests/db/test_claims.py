@@ -1,4 +1,4 @@
-"""The db/ contract: the same claim behaviour on SQLite and PostgreSQL."""
+"""The dialect contract, claims: the same claim behaviour on every database."""
 
 from __future__ import annotations
 
@@ -94,5 +94,5 @@ def test_sqlite_connection_gets_the_pragmas():
     fresh.close()
 
 
-def test_backend_matches_vendor():
+def test_dialect_matches_vendor():
     assert get_dialect("default").vendor == connection.vendor
