@@ -11,7 +11,6 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, connections
 
 from taskito.conf import taskito_settings
-from taskito.db import get_dialect
 from taskito.queue import queue as default_queue
 from taskito.registry import registry
 from taskito.runtime.worker import Worker
@@ -73,7 +72,7 @@ class Command(BaseCommand):
     def _check_database(self) -> None:
         alias = taskito_settings.DATABASE
         try:
-            get_dialect(alias).probe_tables()
+            default_queue.dialect.probe_tables()
         except DatabaseError as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise CommandError(
