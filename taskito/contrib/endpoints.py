@@ -3,8 +3,12 @@ JSON body. DRF and FastAPI are thin shells over these, so the two surfaces canno
 
 from __future__ import annotations
 
+import asyncio
 import math
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -12,7 +16,7 @@ from django.db import connections
 from django.utils import timezone
 
 from taskito.conf import taskito_settings
-from taskito.exceptions import JobNotFound, TaskitoError
+from taskito.exceptions import JobNotFound
 from taskito.presenters import job_dict
 from taskito.queue import Queue
 from taskito.serialization import UNSET, loads
@@ -20,7 +24,15 @@ from taskito.states import TERMINAL, JobStatus
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 20
+#: the largest `offset`: past it no database would return rows, and 2**63 overflows them
+MAX_OFFSET = 2**31 - 1
 MAX_RESULT_WAIT = 300
+#: the longest text parameter (queue and task names are at most 255 characters)
+MAX_TEXT = 255
+#: how much of a client's input an error message repeats
+ECHO_LIMIT = 64
+#: seconds between a result wait's reads of its job: the first, and the longest
+RESULT_POLL_FIRST, RESULT_POLL_MAX = 0.02, 0.5
 
 #: route name -> (method, path); the names are what FastAPI's include/exclude_routes take
 ROUTES: dict[str, tuple[str, str]] = {
@@ -43,31 +55,54 @@ ROUTES: dict[str, tuple[str, str]] = {
 class ApiError(Exception):
     """A client's mistake: the HTTP status and the `detail` to answer with."""
 
-    def __init__(self, status: int, detail: str) -> None:
+    def __init__(self, status: int, detail: str,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
+        self.headers = headers or {}
 
 
-def bad(name: str, expected: str, raw: str) -> ApiError:
-    return ApiError(400, f"{name} must be {expected}, not {raw!r}")
+def echo(raw: Any) -> str:
+    """A client's input as an error message repeats it: cut after ECHO_LIMIT characters."""
+    text = str(raw)
+    return text if len(text) <= ECHO_LIMIT else text[:ECHO_LIMIT] + "..."
+
+
+def bad(name: str, expected: str, raw: Any) -> ApiError:
+    return ApiError(400, f"{name} must be {expected}, not {echo(raw)!r}")
+
+
+def not_found(kind: str, ident: Any) -> ApiError:
+    return ApiError(404, f"{kind} {echo(ident)} not found")
 
 
 def int_param(params: Mapping[str, Any], name: str, default: int, lo: int,
-              hi: int | None = None) -> int:
+              hi: int) -> int:
     """An integer query parameter within [lo, hi]; 400 naming it otherwise."""
     raw = params.get(name)
     if raw is None:
         return default
-    expected = (f"an integer from {lo} to {hi}" if hi is not None
-                else f"an integer >= {lo}")
-    try:
-        value = int(str(raw).strip())
-    except ValueError:
-        raise bad(name, expected, raw) from None
-    if value < lo or (hi is not None and value > hi):
+    expected = f"an integer from {lo} to {hi}"
+    text = str(raw).strip()
+    if not text.lstrip("+-").isdigit() or len(text) > 20:  # also refuses "1_000", " ", "²"
+        raise bad(name, expected, raw)
+    value = int(text)
+    if not lo <= value <= hi:
         raise bad(name, expected, raw)
     return value
+
+
+def text_param(params: Mapping[str, Any], name: str) -> str | None:
+    """A text query parameter (a filter): at most MAX_TEXT characters, no NUL (which
+    PostgreSQL cannot compare); 400 naming it otherwise."""
+    raw = params.get(name)
+    if raw is None:
+        return None
+    text = str(raw)
+    if len(text) > MAX_TEXT or "\x00" in text:
+        raise bad(name, f"a text of at most {MAX_TEXT} characters without NUL", raw)
+    return text
 
 
 def timeout_param(params: Mapping[str, Any]) -> float:
@@ -88,7 +123,7 @@ def timeout_param(params: Mapping[str, Any]) -> float:
 def _job_row(queue: Queue, job_id: str) -> dict[str, Any]:
     row = queue.fetch_job_row(job_id)  # a malformed id is simply not found
     if row is None:
-        raise ApiError(404, f"job {job_id} not found")
+        raise not_found("job", job_id)
     return row
 
 
@@ -112,16 +147,17 @@ def stats_by_queue(queue: Queue) -> dict[str, dict[str, int]]:
 def list_jobs(queue: Queue, params: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Newest first; `limit` 1..100 (20), `offset` >= 0, filters status, queue, task_name."""
     limit = int_param(params, "limit", DEFAULT_PAGE, 1, MAX_PAGE)
-    offset = int_param(params, "offset", 0, 0)
-    status = params.get("status")
+    offset = int_param(params, "offset", 0, 0, MAX_OFFSET)
+    status = text_param(params, "status")
     if status is not None:
         try:
             JobStatus.parse(status)
         except ValueError:
             names = ", ".join(s.label for s in JobStatus)
             raise bad("status", f"one of {names}", status) from None
-    jobs = queue.list_jobs(status=status, queue=params.get("queue"),
-                           task_name=params.get("task_name"), limit=limit, offset=offset)
+    jobs = queue.list_jobs(status=status, queue=text_param(params, "queue"),
+                           task_name=text_param(params, "task_name"), limit=limit,
+                           offset=offset)
     return [job.to_dict() for job in jobs]
 
 
@@ -149,20 +185,64 @@ def result_snapshot(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def wait_for_result(queue: Queue, job_id: str, timeout: float) -> dict[str, Any]:
-    """{id, status, result, error} once the job is terminal or `timeout` seconds passed
-    (then with the current status and a null result: waiting out is not an error)."""
-    row = _job_row(queue, job_id)
-    if row["status"] not in TERMINAL and timeout > 0:
-        job = queue.handle(row["id"], row)
+#: runs a blocking function off the event loop (a thread, which it leaves again at once)
+OffLoop = Callable[..., Awaitable[Any]]
+
+
+class WaitSlots:
+    """The per-process cap on result waits in progress (TASKITO["RESULT_WAIT_LIMIT"]): past
+    it a wait is refused with 503 and Retry-After rather than queued."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.active = 0
+
+    @contextmanager
+    def take(self) -> Iterator[None]:
+        limit = int(taskito_settings.RESULT_WAIT_LIMIT)
+        with self._lock:
+            if self.active >= limit:
+                raise ApiError(503, f"{limit} result waits are in progress in this server "
+                                    "process; retry later or ask with timeout=0",
+                               headers={"Retry-After": "1"})
+            self.active += 1
         try:
-            job.result(timeout=timeout)
-        except JobNotFound:
-            raise ApiError(404, f"job {job_id} not found") from None
-        except (TimeoutError, TaskitoError):
-            pass  # failed, dead, cancelled or still running: the snapshot says which
-        row = _job_row(queue, job_id)
-    return result_snapshot(row)
+            yield
+        finally:
+            with self._lock:
+                self.active -= 1
+
+
+wait_slots = WaitSlots()
+
+
+def _still_there(queue: Queue, job_id: Any) -> int | None:
+    """The job's status code, None once it is gone (one small query)."""
+    state = queue.job_progress([job_id]).get(job_id)
+    return None if state is None else int(state[0])
+
+
+async def await_result(queue: Queue, job_id: str, timeout: float,
+                       off_loop: OffLoop) -> dict[str, Any]:
+    """{id, status, result, error} once the job is terminal or `timeout` seconds passed
+    (then with the current status and a null result: waiting out is not an error). Waits on
+    the event loop: each read of the job runs through `off_loop` and holds a thread (and a
+    connection) only for that read."""
+    row = await off_loop(_job_row, queue, job_id)
+    if row["status"] in TERMINAL or timeout <= 0:
+        return result_snapshot(row)
+    with wait_slots.take():
+        deadline = time.monotonic() + timeout
+        delay = RESULT_POLL_FIRST
+        while (remaining := deadline - time.monotonic()) > 0:
+            await asyncio.sleep(min(delay, remaining))
+            delay = min(delay * 1.5, RESULT_POLL_MAX)
+            status = await off_loop(_still_there, queue, row["id"])
+            if status is None:
+                raise not_found("job", job_id)
+            if status in TERMINAL:
+                break
+    return result_snapshot(await off_loop(_job_row, queue, job_id))
 
 
 def progress_event(status: int, progress: int, partial: Any = UNSET) -> dict[str, Any]:
@@ -204,7 +284,7 @@ def first_progress_state(queue: Queue, job_id: str, partial: bool = False) -> di
     """The event a progress stream starts with; 404 before streaming for an unknown job."""
     state = progress_state(queue, job_id, partial)
     if state is None:
-        raise ApiError(404, f"job {job_id} not found")
+        raise not_found("job", job_id)
     return state
 
 
@@ -221,7 +301,7 @@ def cancel_job(queue: Queue, job_id: str) -> dict[str, bool]:
 
 def dead_letters(queue: Queue, params: Mapping[str, Any]) -> list[dict[str, Any]]:
     limit = int_param(params, "limit", DEFAULT_PAGE, 1, MAX_PAGE)
-    offset = int_param(params, "offset", 0, 0)
+    offset = int_param(params, "offset", 0, 0, MAX_OFFSET)
     return queue.dead_letters(limit=limit, offset=offset)
 
 
@@ -229,7 +309,7 @@ def retry_dead(queue: Queue, dead_id: str) -> dict[str, str]:
     try:
         new = queue.retry_dead(dead_id)
     except JobNotFound:
-        raise ApiError(404, f"dead letter {dead_id} not found") from None
+        raise not_found("dead letter", dead_id) from None
     return {"new_job_id": str(new)}
 
 
