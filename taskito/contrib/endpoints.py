@@ -3,12 +3,8 @@ JSON body. DRF and FastAPI are thin shells over these, so the two surfaces canno
 
 from __future__ import annotations
 
-import asyncio
 import math
-import threading
-import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -16,6 +12,8 @@ from django.db import connections
 from django.utils import timezone
 
 from taskito.conf import taskito_settings
+from taskito.contrib import waits
+from taskito.contrib.waits import OffLoop
 from taskito.exceptions import JobNotFound
 from taskito.presenters import job_dict
 from taskito.queue import Queue
@@ -31,8 +29,6 @@ MAX_RESULT_WAIT = 300
 MAX_TEXT = 255
 #: how much of a client's input an error message repeats
 ECHO_LIMIT = 64
-#: seconds between a result wait's reads of its job: the first, and the longest
-RESULT_POLL_FIRST, RESULT_POLL_MAX = 0.02, 0.5
 
 #: route name -> (method, path); the names are what FastAPI's include/exclude_routes take
 ROUTES: dict[str, tuple[str, str]] = {
@@ -85,7 +81,8 @@ def int_param(params: Mapping[str, Any], name: str, default: int, lo: int,
         return default
     expected = f"an integer from {lo} to {hi}"
     text = str(raw).strip()
-    if not text.lstrip("+-").isdigit() or len(text) > 20:  # also refuses "1_000", " ", "²"
+    digits = text.lstrip("+-")
+    if not (digits.isascii() and digits.isdigit()) or len(text) > 20:  # "1_0", "²", "1e9"
         raise bad(name, expected, raw)
     value = int(text)
     if not lo <= value <= hi:
@@ -185,64 +182,22 @@ def result_snapshot(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-#: runs a blocking function off the event loop (a thread, which it leaves again at once)
-OffLoop = Callable[..., Awaitable[Any]]
-
-
-class WaitSlots:
-    """The per-process cap on result waits in progress (TASKITO["RESULT_WAIT_LIMIT"]): past
-    it a wait is refused with 503 and Retry-After rather than queued."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.active = 0
-
-    @contextmanager
-    def take(self) -> Iterator[None]:
-        limit = int(taskito_settings.RESULT_WAIT_LIMIT)
-        with self._lock:
-            if self.active >= limit:
-                raise ApiError(503, f"{limit} result waits are in progress in this server "
-                                    "process; retry later or ask with timeout=0",
-                               headers={"Retry-After": "1"})
-            self.active += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self.active -= 1
-
-
-wait_slots = WaitSlots()
-
-
-def _still_there(queue: Queue, job_id: Any) -> int | None:
-    """The job's status code, None once it is gone (one small query)."""
-    state = queue.job_progress([job_id]).get(job_id)
-    return None if state is None else int(state[0])
-
-
 async def await_result(queue: Queue, job_id: str, timeout: float,
                        off_loop: OffLoop) -> dict[str, Any]:
     """{id, status, result, error} once the job is terminal or `timeout` seconds passed
     (then with the current status and a null result: waiting out is not an error). Waits on
-    the event loop: each read of the job runs through `off_loop` and holds a thread (and a
-    connection) only for that read."""
+    the event loop (taskito.contrib.waits): no thread and no connection is held meanwhile;
+    503 past TASKITO["RESULT_WAIT_LIMIT"] waits in this process."""
     row = await off_loop(_job_row, queue, job_id)
-    if row["status"] in TERMINAL or timeout <= 0:
-        return result_snapshot(row)
-    with wait_slots.take():
-        deadline = time.monotonic() + timeout
-        delay = RESULT_POLL_FIRST
-        while (remaining := deadline - time.monotonic()) > 0:
-            await asyncio.sleep(min(delay, remaining))
-            delay = min(delay * 1.5, RESULT_POLL_MAX)
-            status = await off_loop(_still_there, queue, row["id"])
-            if status is None:
-                raise not_found("job", job_id)
-            if status in TERMINAL:
-                break
-    return result_snapshot(await off_loop(_job_row, queue, job_id))
+    if row["status"] not in TERMINAL and timeout > 0:
+        try:
+            exists = await waits.until_terminal(queue, row["id"], timeout, off_loop)
+        except waits.WaitLimitReached as exc:
+            raise ApiError(503, str(exc), headers={"Retry-After": "1"}) from None
+        if not exists:
+            raise not_found("job", job_id)
+        row = await off_loop(_job_row, queue, job_id)
+    return result_snapshot(row)
 
 
 def progress_event(status: int, progress: int, partial: Any = UNSET) -> dict[str, Any]:
