@@ -35,7 +35,15 @@ from taskito.contrib.endpoints import (
     is_terminal,
     progress_event,
 )
-from taskito.contrib.rest.views import JobResultGate, never_atomic, private
+from taskito.contrib.rest import serializers as s
+from taskito.contrib.rest.schema import PARTIAL, documented, stream_response
+from taskito.contrib.rest.views import (
+    JobResultGate,
+    TaskitoAPIView,
+    describe,
+    never_atomic,
+    private,
+)
 from taskito.contrib.sse import channel_for, read_token
 from taskito.contrib.sse.publisher import uses_redis
 from taskito.contrib.sse.relay import State, relay
@@ -314,3 +322,19 @@ async def progress(request: HttpRequest, job_id: str) -> HttpResponse:
     response.streaming_content = ProgressStream(inner, queue, jid, use_relay=not uses_redis(),
                                                 with_partial=with_partial)
     return response
+
+
+# Never routed to: describes the async view to OpenAPI generators (which see DRF classes).
+class ProgressSchema(TaskitoAPIView):
+    """The job's {"status", "progress"} as server-sent events until a terminal status."""
+
+    route = "job_progress"
+
+    @documented(None, params=PARTIAL, not_found=True, bad_request=True,
+                extra={(200, "text/event-stream"): stream_response(),
+                       501: s.DetailSerializer})
+    def get(self, request: Any, job_id: str) -> Any:
+        raise NotImplementedError  # pragma: no cover
+
+
+describe(progress, ProgressSchema)
