@@ -167,7 +167,8 @@ async def test_50_concurrent_waits_leave_stats_fast(asgi_clients, staff, setting
         stats = [await timed(get, f"{PREFIX}/stats") for _ in range(5)]
         assert sorted(stats)[2] < 0.1, stats
         answers = await asyncio.gather(*pending)
-        assert time.monotonic() - started < 3 + 2  # all together, not six at a time
+        # all together: six at a time (a thread each) would take 9 rounds of 3 s
+        assert time.monotonic() - started < 3 + 6
         assert {a.json()["status"] for a in answers} == {"pending"}
     await fast.aclose()
 
