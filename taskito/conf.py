@@ -36,6 +36,8 @@ DEFAULTS: dict[str, Any] = {
     # progress streams (taskito.contrib.sse)
     "SSE_POLL_INTERVAL": 0.5,  # seconds between the relay's reads of watched jobs
     "SSE_TOKEN_MAX_AGE": 600,  # seconds a progress_url() token stays valid
+    # HTTP API (taskito.contrib)
+    "RESULT_WAIT_LIMIT": 100,  # result waits (?timeout=N) in progress at once, per process
 }
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -60,13 +62,14 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "QUEUE_RATE_LIMITS": (dict,),
     "SSE_POLL_INTERVAL": (int, float),
     "SSE_TOKEN_MAX_AGE": (int, float),
+    "RESULT_WAIT_LIMIT": (int,),
 }
 
 _NON_NEGATIVE = {"RESULT_TTL", "DEFAULT_MAX_RETRIES", "DEFAULT_TIMEOUT", "DEFAULT_RETRY_BACKOFF",
                  "DRAIN_TIMEOUT"}
 _POSITIVE = {"CONCURRENCY", "POLL_INTERVAL", "IDLE_RECHECK", "IDLE_POLL_MAX",
              "DEFAULT_MAX_RETRY_DELAY", "HEARTBEAT_INTERVAL", "WORKER_STALE_AFTER",
-             "PURGE_INTERVAL", "SSE_POLL_INTERVAL", "SSE_TOKEN_MAX_AGE"}
+             "PURGE_INTERVAL", "SSE_POLL_INTERVAL", "SSE_TOKEN_MAX_AGE", "RESULT_WAIT_LIMIT"}
 
 
 def validate(values: dict[str, Any]) -> None:
