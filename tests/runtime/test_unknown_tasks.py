@@ -131,4 +131,4 @@ def test_grace_setting_is_validated(value):
 
     with override_settings(TASKITO={"UNKNOWN_TASK_GRACE": value}), \
             pytest.raises(ConfigurationError, match="UNKNOWN_TASK_GRACE"):
-        taskito_settings.UNKNOWN_TASK_GRACE
+        _ = taskito_settings.UNKNOWN_TASK_GRACE
