@@ -142,7 +142,7 @@ def admit(queue: Queue, jobs: list[ClaimedJob], now: datetime | None = None,
     """The claimed jobs that rate and concurrency limits let run now; the others go back to
     pending until their time (as do, for a grace period, jobs of tasks this process does not
     know: see `Queue.hold_unknown`)."""
-    unknown = [job for job in jobs if registry.resolve(job.task_name) is None]
+    unknown = [job for job in jobs if not _known(job.task_name)]
     if unknown:
         queue.hold_unknown(unknown, now, warned)
         jobs = [job for job in jobs if job not in unknown]
@@ -153,6 +153,13 @@ def admit(queue: Queue, jobs: list[ClaimedJob], now: datetime | None = None,
     queue.defer(later)
     allowed = {job.id for job in run}
     return [job for job in jobs if job.id in allowed or not queue.needs_admission(job)]
+
+
+def _known(task_name: str) -> bool:
+    try:
+        return registry.resolve(task_name) is not None
+    except Exception:  # a module that fails to import: the executor reports it for the job
+        return True
 
 
 class _Loop:

@@ -132,3 +132,20 @@ def test_grace_setting_is_validated(value):
     with override_settings(TASKITO={"UNKNOWN_TASK_GRACE": value}), \
             pytest.raises(ConfigurationError, match="UNKNOWN_TASK_GRACE"):
         _ = taskito_settings.UNKNOWN_TASK_GRACE
+
+
+def test_a_resolver_that_raises_does_not_stop_the_worker(queue):
+    def broken(name: str):
+        if name == "tests.broken_resolver":
+            raise RuntimeError("resolver bug")
+        return None
+
+    registry.add_resolver(broken)
+    try:
+        job = queue.enqueue("tests.broken_resolver", max_retries=0)
+        Worker(queue, burst=True, worker_id="w-broken", concurrency=1).run()
+    finally:
+        registry._resolvers.remove(broken)
+    job.refresh()
+    assert job.status == "dead"
+    assert "resolver bug" in job.error
