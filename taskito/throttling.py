@@ -129,12 +129,20 @@ class ThrottlingMixin(SchedulingMixin):
                         until.isoformat())
         return len(jobs)
 
-    def hold_unknown(self, jobs: Sequence[ClaimedJob], now: datetime | None = None,
-                     warned: set[str] | None = None) -> None:
-        """Jobs whose task this process does not know (a deploy has not reached this worker
-        yet): back to pending, no retry spent, until UNKNOWN_TASK_GRACE seconds after the
-        job's creation; then dead-lettered. Each task name is logged once per `warned` set."""
-        now = now or timezone.now()
+    def hold_unknown(self, jobs: list[ClaimedJob], now: datetime | None = None,
+                     warned: set[str] | None = None) -> list[ClaimedJob]:
+        """The claimed jobs whose task this process knows. The others (a deploy has not
+        reached this worker yet) go back to pending, no retry spent, until UNKNOWN_TASK_GRACE
+        seconds after the job's creation; then to the dead-letter queue."""
+        unknown = [job for job in jobs if not _known(job.task_name)]
+        if unknown:
+            self._hold(unknown, now or timezone.now(), warned)
+            jobs = [job for job in jobs if job not in unknown]
+        return jobs
+
+    def _hold(self, jobs: Sequence[ClaimedJob], now: datetime,
+              warned: set[str] | None) -> None:
+        """Defer or dead-letter jobs of unknown tasks; log each task name once per `warned`."""
         grace = float(taskito_settings.UNKNOWN_TASK_GRACE)
         created = dict(self.job_model.objects.using(self.using)
                        .filter(id__in=[job.id for job in jobs]).values_list("id", "created_at"))
@@ -175,6 +183,13 @@ class ThrottlingMixin(SchedulingMixin):
             for key in keys:
                 cursor.execute(f"UPDATE {THROTTLE} SET count = %s WHERE key = %s",
                                [running.get(key.removeprefix("conc:task:"), 0), key])
+
+
+def _known(task_name: str) -> bool:
+    try:
+        return registry.resolve(task_name) is not None
+    except Exception:  # a resolver bug: the executor's guard reports it as the job's error
+        return True
 
 
 def _unknown_error(job: ClaimedJob, grace: float) -> str:

@@ -22,7 +22,6 @@ from taskito.db.base import ClaimedJob
 from taskito.execution import Outcome, OutcomeKind
 from taskito.queue import Queue
 from taskito.queue import queue as default_queue
-from taskito.registry import registry
 from taskito.runtime.executor import Executor
 from taskito.runtime.lifeline import Lifeline
 from taskito.runtime.processes import ProcessExecutor
@@ -142,10 +141,7 @@ def admit(queue: Queue, jobs: list[ClaimedJob], now: datetime | None = None,
     """The claimed jobs that rate and concurrency limits let run now; the others go back to
     pending until their time (as do, for a grace period, jobs of tasks this process does not
     know: see `Queue.hold_unknown`)."""
-    unknown = [job for job in jobs if not _known(job.task_name)]
-    if unknown:
-        queue.hold_unknown(unknown, now, warned)
-        jobs = [job for job in jobs if job not in unknown]
+    jobs = queue.hold_unknown(jobs, now, warned)
     if not any(queue.needs_admission(job) for job in jobs):
         return jobs
     limited = [job for job in jobs if queue.needs_admission(job)]
@@ -153,13 +149,6 @@ def admit(queue: Queue, jobs: list[ClaimedJob], now: datetime | None = None,
     queue.defer(later)
     allowed = {job.id for job in run}
     return [job for job in jobs if job.id in allowed or not queue.needs_admission(job)]
-
-
-def _known(task_name: str) -> bool:
-    try:
-        return registry.resolve(task_name) is not None
-    except Exception:  # a module that fails to import: the executor reports it for the job
-        return True
 
 
 class _Loop:
