@@ -71,3 +71,17 @@ def test_reload_restarts_after_the_running_job_and_stops_on_sigterm(spawn, tmp_p
     assert proc.wait(timeout=60) == 0, proc.describe()
     assert proc.stderr.count("stopped worker=") == 2
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_reload_worker_stops_cleanly_on_one_signal(spawn, sig):
+    proc = spawn("worker", worker_argv("--reload"), TASKITO_TEST_DJANGO_LOGGING="1")
+    wait_for(lambda: WATCHING in proc.stderr or proc.popen.poll() is not None, timeout=60)
+    done = tasks.add.delay(1, 1)
+    wait_for(lambda: Job.objects.get(id=done.id).status == 2, timeout=30)
+
+    proc.popen.send_signal(sig)  # to the parent only, as Ctrl-C reaches it
+
+    assert proc.wait(timeout=60) == 0, proc.describe()
+    assert proc.stderr.count("stopped worker=") == 1
+    assert f"{signal.Signals(sig).name} received" in proc.stderr
