@@ -65,13 +65,8 @@ class ExecutionMixin(OperationsMixin):
         """Mark up to `limit` ready jobs running for this worker and return them."""
         if limit <= 0:
             return []
-        jobs = self.backend.claim(queues=queues, limit=limit, now=now or timezone.now(),
+        return self.backend.claim(queues=queues, limit=limit, now=now or timezone.now(),
                                   worker_id=worker_id, token=uuid.uuid4().hex)
-        if jobs and logger.isEnabledFor(logging.INFO):  # checked once per batch
-            for job in jobs:
-                logger.info("received job=%s task=%s queue=%s attempt=%d", job.id,
-                            job.task_name, job.queue, job.attempts)
-        return jobs
 
     def finish(self, outcomes: Sequence[Outcome], now: datetime | None = None) -> int:
         """Write a batch of outcomes in one transaction; returns how many were applied."""
@@ -182,6 +177,15 @@ class ExecutionMixin(OperationsMixin):
     def is_cancel_requested(self, job_id: uuid.UUID) -> bool:
         return bool(self.job_model.objects.using(self.using)
                     .filter(id=job_id, cancel_requested=True).exists())
+
+
+def log_received(jobs: Sequence[ClaimedJob]) -> None:
+    """One INFO line per claimed job that is about to run (not for those deferred by a
+    throttle or for an unknown task, which are claimed again later)."""
+    if jobs and logger.isEnabledFor(logging.INFO):  # checked once per batch
+        for job in jobs:
+            logger.info("received job=%s task=%s queue=%s attempt=%d", job.id, job.task_name,
+                        job.queue, job.attempts)
 
 
 def _log_outcomes(applied: Sequence[Outcome], dead_ids: dict[uuid.UUID, uuid.UUID],

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from taskito.conf import taskito_settings
 from taskito.db.base import ClaimedJob
-from taskito.execution import Outcome, OutcomeKind
+from taskito.execution import Outcome, OutcomeKind, log_received
 from taskito.queue import Queue
 from taskito.queue import queue as default_queue
 from taskito.runtime.executor import Executor
@@ -142,13 +142,14 @@ def admit(queue: Queue, jobs: list[ClaimedJob], now: datetime | None = None,
     pending until their time (as do, for a grace period, jobs of tasks this process does not
     know: see `Queue.hold_unknown`)."""
     jobs = queue.hold_unknown(jobs, now, warned)
-    if not any(queue.needs_admission(job) for job in jobs):
-        return jobs
-    limited = [job for job in jobs if queue.needs_admission(job)]
-    run, later = queue.admit(limited, now)
-    queue.defer(later)
-    allowed = {job.id for job in run}
-    return [job for job in jobs if job.id in allowed or not queue.needs_admission(job)]
+    if any(queue.needs_admission(job) for job in jobs):
+        limited = [job for job in jobs if queue.needs_admission(job)]
+        run, later = queue.admit(limited, now)
+        queue.defer(later)
+        allowed = {job.id for job in run}
+        jobs = [job for job in jobs if job.id in allowed or not queue.needs_admission(job)]
+    log_received(jobs)
+    return jobs
 
 
 class _Loop:

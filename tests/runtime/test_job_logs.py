@@ -35,6 +35,13 @@ def test_a_successful_job_logs_received_and_succeeded_at_info(worker, caplog):
                         r"duration=\d+\.\d{3}s", succeeded.getMessage())
 
 
+def test_a_job_sent_back_to_pending_is_not_received(queue, worker, caplog):
+    queue.enqueue("tests.not_deployed_yet")
+    with caplog.at_level(logging.INFO, logger="taskito"):
+        assert worker.run_once() == 0
+    assert not _lines(caplog, "received")
+
+
 def test_a_retried_attempt_logs_retried_at_warning_with_the_error(worker, caplog):
     job = tasks.always_fails.delay("nope")
     with caplog.at_level(logging.INFO, logger="taskito"):
