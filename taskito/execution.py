@@ -194,7 +194,7 @@ def _log_outcomes(applied: Sequence[Outcome], dead_ids: dict[uuid.UUID, uuid.UUI
     WARNING, `failed` (an error not retried although retries were left) and `dead` (retries
     used up) at ERROR; the last two name their dead letter."""
     info = logger.isEnabledFor(logging.INFO)  # once per batch: the per-job cost stays small
-    for o in applied:
+    for o in applied if info else [o for o in applied if o.kind in ("retry", "dead")]:
         job, seconds = o.job, o.wall_ms / 1000
         if o.kind == "complete":
             if info:

@@ -134,10 +134,12 @@ class ThrottlingMixin(SchedulingMixin):
         """The claimed jobs whose task this process knows. The others (a deploy has not
         reached this worker yet) go back to pending, no retry spent, until UNKNOWN_TASK_GRACE
         seconds after the job's creation; then to the dead-letter queue."""
-        unknown = [job for job in jobs if not _known(job.task_name)]
-        if unknown:
+        # each name resolved once: a batch usually holds one or two
+        missing = {name for name in {job.task_name for job in jobs} if not _known(name)}
+        if missing:
+            unknown = [job for job in jobs if job.task_name in missing]
             self._hold(unknown, now or timezone.now(), warned)
-            jobs = [job for job in jobs if job not in unknown]
+            jobs = [job for job in jobs if job.task_name not in missing]
         return jobs
 
     def _hold(self, jobs: Sequence[ClaimedJob], now: datetime,
