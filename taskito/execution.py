@@ -23,7 +23,8 @@ from taskito.ids import new_id
 from taskito.operations import OperationsMixin
 from taskito.serialization import UNSET, dumps
 
-logger = logging.getLogger(__name__)
+#: one line per job event (received, succeeded, retried, failed, dead, cancelled, ...)
+logger = logging.getLogger("taskito.job")
 
 OutcomeKind = Literal["complete", "retry", "dead", "cancelled"]
 
@@ -105,6 +106,7 @@ class ExecutionMixin(OperationsMixin):
             b.insert_metrics(cursor, [(b.uid(o.job.id), o.job.task_name, o.job.queue,
                                        o.kind == "complete", o.wall_ms, at) for o in applied])
         self._finished_signals(applied, dead_ids)
+        _log_outcomes(applied, dead_ids, now)
         return len(applied)
 
     def _finish_one(self, cursor: Any, o: Outcome, at: Any) -> bool:
@@ -175,3 +177,46 @@ class ExecutionMixin(OperationsMixin):
     def is_cancel_requested(self, job_id: uuid.UUID) -> bool:
         return bool(self.job_model.objects.using(self.using)
                     .filter(id=job_id, cancel_requested=True).exists())
+
+
+def log_received(jobs: Sequence[ClaimedJob]) -> None:
+    """One INFO line per claimed job that is about to run (not for those deferred by a
+    throttle or for an unknown task, which are claimed again later)."""
+    if jobs and logger.isEnabledFor(logging.INFO):  # checked once per batch
+        for job in jobs:
+            logger.info("received job=%s task=%s queue=%s attempt=%d", job.id, job.task_name,
+                        job.queue, job.attempts)
+
+
+def _log_outcomes(applied: Sequence[Outcome], dead_ids: dict[uuid.UUID, uuid.UUID],
+                  now: datetime) -> None:
+    """One line per recorded outcome: `succeeded` and `cancelled` at INFO, `retried` at
+    WARNING, `failed` (an error not retried although retries were left) and `dead` (retries
+    used up) at ERROR; the last two name their dead letter."""
+    info = logger.isEnabledFor(logging.INFO)  # once per batch: the per-job cost stays small
+    for o in applied if info else [o for o in applied if o.kind in ("retry", "dead")]:
+        job, seconds = o.job, o.wall_ms / 1000
+        if o.kind == "complete":
+            if info:
+                logger.info("succeeded job=%s task=%s attempt=%d duration=%.3fs", job.id,
+                            job.task_name, job.attempts, seconds)
+        elif o.kind == "retry":
+            delay = (o.retry_at - now).total_seconds() if o.retry_at is not None else 0.0
+            logger.warning("retried job=%s task=%s attempt=%d duration=%.3fs retry_in=%.2fs "
+                           "error=%r", job.id, job.task_name, job.attempts, seconds,
+                           max(delay, 0.0), _short(o.error))
+        elif o.kind == "dead":
+            word = "failed" if job.retry_count < job.max_retries else "dead"
+            logger.error("%s job=%s task=%s attempt=%d duration=%.3fs dead_letter=%s "
+                         "error=%r", word, job.id, job.task_name, job.attempts, seconds,
+                         dead_ids.get(job.id), _short(o.error))
+        elif info:
+            logger.info("cancelled job=%s task=%s attempt=%d duration=%.3fs", job.id,
+                        job.task_name, job.attempts, seconds)
+
+
+def _short(error: str | None, limit: int = 500) -> str | None:
+    """An error message cut to `limit` characters, so one log line stays one line."""
+    if error is None or len(error) <= limit:
+        return error
+    return error[:limit] + "..."

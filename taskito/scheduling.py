@@ -18,7 +18,8 @@ from taskito.schedules import next_fire
 from taskito.serialization import dumps
 from taskito.supervision import SupervisionMixin
 
-logger = logging.getLogger(__name__)
+#: heartbeats, the lifeline lease and its duties (rescue, expiry, periodic runs, purge)
+logger = logging.getLogger("taskito.lifeline")
 
 PERIODIC = "taskito_periodic_task"
 PURGE_BATCH = 1000

@@ -14,7 +14,8 @@ from django.utils import timezone
 from taskito.db.base import CLAIM_COLUMNS, JOB, ClaimedJob
 from taskito.execution import ExecutionMixin, Outcome, OutcomeKind
 
-logger = logging.getLogger(__name__)
+#: heartbeats, the lifeline lease and its duties (rescue, expiry, periodic runs, purge)
+logger = logging.getLogger("taskito.lifeline")
 
 WORKER = "taskito_worker"
 LEASE = "taskito_lease"
@@ -86,9 +87,9 @@ class SupervisionMixin(ExecutionMixin):
             with b.connection.cursor() as cursor:
                 cursor.execute(f"DELETE FROM {WORKER} WHERE last_seen < %s AND worker_id IN "
                                f"({marks})", [cutoff, *dead])
-        for o in outcomes:
-            logger.warning("rescued job=%s task=%s from lost worker %s: %s", o.job.id,
-                           o.job.task_name, o.error and o.error.split("worker ")[-1], o.kind)
+        for o, row in zip(outcomes, rows, strict=True):
+            logger.warning("rescued job=%s task=%s lost_worker=%s outcome=%s", o.job.id,
+                           o.job.task_name, row[-1], o.kind)
         return applied
 
     def _lost(self, row: Sequence[Any], now: datetime) -> Outcome:

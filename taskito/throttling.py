@@ -13,14 +13,19 @@ from django.utils import timezone
 
 from taskito.conf import taskito_settings
 from taskito.db.base import JOB, ClaimedJob
+from taskito.execution import Outcome
 from taskito.registry import TaskSpec, parse_rate_limit, registry
 from taskito.scheduling import SchedulingMixin
 
-logger = logging.getLogger(__name__)
+#: job events (throttled, deferred for an unknown task)
+logger = logging.getLogger("taskito.job")
 
 THROTTLE = "taskito_throttle"
 #: how long a job that found its task's concurrency limit full waits before another try
 SLOT_RETRY = timedelta(seconds=0.5)
+#: how long a job of a task this worker does not know is put back before the next try (short:
+#: in a rolling deploy a worker that knows the task should get it soon)
+UNKNOWN_RETRY = timedelta(seconds=2)
 
 
 def _rate_limits(job: ClaimedJob, spec: TaskSpec | None) -> list[tuple[str, int, int]]:
@@ -107,7 +112,7 @@ class ThrottlingMixin(SchedulingMixin):
                                f"WHERE key = %s AND count > 0",
                                [(_slot_key(n),) for n in limited])
 
-    def defer(self, jobs: Sequence[tuple[ClaimedJob, datetime]]) -> int:
+    def defer(self, jobs: Sequence[tuple[ClaimedJob, datetime]], *, log: bool = True) -> int:
         """Put throttled jobs back to pending until their time, spending neither a retry nor
         the attempt their claim counted."""
         if not jobs:
@@ -119,10 +124,52 @@ class ThrottlingMixin(SchedulingMixin):
                 f"scheduled_at = %s, attempts = attempts - 1 "
                 f"WHERE id = %s AND claim_token = %s AND status = 1",
                 [(b.dt(until), b.uid(job.id), job.token) for job, until in jobs])
-        for job, until in jobs:
+        for job, until in jobs if log else ():
             logger.info("throttled job=%s task=%s until=%s", job.id, job.task_name,
                         until.isoformat())
         return len(jobs)
+
+    def hold_unknown(self, jobs: list[ClaimedJob], now: datetime | None = None,
+                     warned: set[str] | None = None) -> list[ClaimedJob]:
+        """The claimed jobs whose task this process knows. The others (a deploy has not
+        reached this worker yet) go back to pending, no retry spent, until UNKNOWN_TASK_GRACE
+        seconds after the job's creation; then to the dead-letter queue."""
+        # each name resolved once: a batch usually holds one or two
+        missing = {name for name in {job.task_name for job in jobs} if not _known(name)}
+        if missing:
+            unknown = [job for job in jobs if job.task_name in missing]
+            self._hold(unknown, now or timezone.now(), warned)
+            jobs = [job for job in jobs if job.task_name not in missing]
+        return jobs
+
+    def _hold(self, jobs: Sequence[ClaimedJob], now: datetime,
+              warned: set[str] | None) -> None:
+        """Defer or dead-letter jobs of unknown tasks; log each task name once per `warned`."""
+        grace = float(taskito_settings.UNKNOWN_TASK_GRACE)
+        created = dict(self.job_model.objects.using(self.using)
+                       .filter(id__in=[job.id for job in jobs]).values_list("id", "created_at"))
+        later: list[tuple[ClaimedJob, datetime]] = []
+        expired: list[Outcome] = []
+        for job in jobs:
+            deadline = created.get(job.id, now) + timedelta(seconds=grace)
+            if now >= deadline:
+                expired.append(Outcome(job, "dead", 0.0, error=_unknown_error(job, grace)))
+                continue
+            later.append((job, min(now + UNKNOWN_RETRY, deadline)))
+            if warned is None or job.task_name not in warned:
+                logger.warning(
+                    "unknown task=%s job=%s: no task of that name is registered in this "
+                    "worker; its jobs wait up to %gs after their creation (UNKNOWN_TASK_GRACE) "
+                    "for a worker that knows it, then go to the dead-letter queue. Hint: "
+                    "deploy the new code to every worker and restart them (is the task in an "
+                    "installed app's tasks module?)", job.task_name, job.id, grace)
+                if warned is not None:
+                    warned.add(job.task_name)
+            logger.debug("deferred job=%s task=%s until=%s reason=unknown-task", job.id,
+                         job.task_name, later[-1][1].isoformat())
+        self.defer(later, log=False)
+        if expired:
+            self.finish(expired, now=now)
 
     def repair_slots(self) -> None:
         """Set every concurrency counter to the number of jobs of its task that really run
@@ -138,3 +185,16 @@ class ThrottlingMixin(SchedulingMixin):
             for key in keys:
                 cursor.execute(f"UPDATE {THROTTLE} SET count = %s WHERE key = %s",
                                [running.get(key.removeprefix("conc:task:"), 0), key])
+
+
+def _known(task_name: str) -> bool:
+    try:
+        return registry.resolve(task_name) is not None
+    except Exception:  # a resolver bug: the executor's guard reports it as the job's error
+        return True
+
+
+def _unknown_error(job: ClaimedJob, grace: float) -> str:
+    return (f"TaskNotRegistered: no task named {job.task_name!r} is registered in this worker, "
+            f"and the job is older than UNKNOWN_TASK_GRACE ({grace:g} s); is the task defined "
+            "in an installed app's tasks module, and do the workers run the current code?")
