@@ -33,9 +33,14 @@ DEFAULTS: dict[str, Any] = {
     "DRAIN_TIMEOUT": 30.0,  # seconds a stopping worker waits for running jobs
     "PURGE_INTERVAL": 60.0,  # seconds between result-TTL clean-ups (by the lifeline leader)
     "QUEUE_RATE_LIMITS": {},  # {"emails": "10/s"}: starts per window, across all workers
+    # seconds a job of a task this worker does not know is deferred (counted from the job's
+    # creation) before it is dead-lettered: room for a deploy to reach every worker
+    "UNKNOWN_TASK_GRACE": 600.0,
     # progress streams (taskito.contrib.sse)
     "SSE_POLL_INTERVAL": 0.5,  # seconds between the relay's reads of watched jobs
     "SSE_TOKEN_MAX_AGE": 600,  # seconds a progress_url() token stays valid
+    # HTTP API (taskito.contrib)
+    "RESULT_WAIT_LIMIT": 100,  # result waits (?timeout=N) in progress at once, per process
 }
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -58,15 +63,17 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "DRAIN_TIMEOUT": (int, float),
     "PURGE_INTERVAL": (int, float),
     "QUEUE_RATE_LIMITS": (dict,),
+    "UNKNOWN_TASK_GRACE": (int, float),
     "SSE_POLL_INTERVAL": (int, float),
     "SSE_TOKEN_MAX_AGE": (int, float),
+    "RESULT_WAIT_LIMIT": (int,),
 }
 
 _NON_NEGATIVE = {"RESULT_TTL", "DEFAULT_MAX_RETRIES", "DEFAULT_TIMEOUT", "DEFAULT_RETRY_BACKOFF",
-                 "DRAIN_TIMEOUT"}
+                 "DRAIN_TIMEOUT", "UNKNOWN_TASK_GRACE"}
 _POSITIVE = {"CONCURRENCY", "POLL_INTERVAL", "IDLE_RECHECK", "IDLE_POLL_MAX",
              "DEFAULT_MAX_RETRY_DELAY", "HEARTBEAT_INTERVAL", "WORKER_STALE_AFTER",
-             "PURGE_INTERVAL", "SSE_POLL_INTERVAL", "SSE_TOKEN_MAX_AGE"}
+             "PURGE_INTERVAL", "SSE_POLL_INTERVAL", "SSE_TOKEN_MAX_AGE", "RESULT_WAIT_LIMIT"}
 
 
 def validate(values: dict[str, Any]) -> None:

@@ -21,6 +21,7 @@ from taskito.registry import TaskSpec, registry
 from taskito.result import JobResult
 from taskito.serialization import _dumps, dump_call, dumps
 from taskito.states import JobStatus
+from taskito.task import Task
 
 EMPTY_ARGS = "[]"
 EMPTY_KWARGS = "{}"
@@ -156,11 +157,13 @@ class EnqueueMixin(QueueBase):
             plan.metadata, False, bool(plan.dependencies),
         )
 
-    def enqueue(self, task_name: str, args: Iterable[Any] | None = None,
+    def enqueue(self, task_name: str | Task[Any, Any], args: Iterable[Any] | None = None,
                 kwargs: Mapping[str, Any] | None = None, *, unique_key: str | None = None,
                 **options: Any) -> JobResult:
-        """Enqueue one job by task name; inside `transaction.atomic()` it joins that
+        """Enqueue one job by task name (or Task); inside `transaction.atomic()` it joins that
         transaction. With `unique_key`, an active job holding the key is returned instead."""
+        if isinstance(task_name, Task):
+            task_name = task_name.name
         spec = registry.find(task_name) if isinstance(task_name, str) else None
         fast = not options and (spec is None or spec.expires is None)
         plan = self.default_plan(task_name, spec) if fast else self.plan(task_name, spec,
@@ -230,10 +233,13 @@ class EnqueueMixin(QueueBase):
             return
         self.dialect.insert_dependencies(job_id, ids)
 
-    def enqueue_many(self, task_name: str, args_list: Iterable[Iterable[Any]],
+    def enqueue_many(self, task_name: str | Task[Any, Any], args_list: Iterable[Iterable[Any]],
                      kwargs_list: Iterable[Mapping[str, Any] | None] | None = None,
                      **options: Any) -> list[JobResult]:
-        """Enqueue many jobs of one task in one transaction (one multi-row insert)."""
+        """Enqueue many jobs of one task (by name or Task) in one transaction (one multi-row
+        insert)."""
+        if isinstance(task_name, Task):
+            task_name = task_name.name
         args_seq = list(args_list)
         kwargs_seq: list[Any] = [None] * len(args_seq) if kwargs_list is None else list(
             kwargs_list)

@@ -3,11 +3,8 @@ one QueueBase. What workers do to rows lives in `taskito.engine`."""
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, ParamSpec, TypeVar, overload
-
-from asgiref.sync import sync_to_async
 
 from taskito.cron import validate_cron
 from taskito.enqueueing import EnqueueMixin
@@ -16,21 +13,10 @@ from taskito.operations import OperationsMixin
 from taskito.registry import PeriodicSpec, build_spec, registry
 from taskito.serialization import dumps
 from taskito.task import Task
+from taskito.twins import async_twin
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-def async_twin[**P, R](fn: Callable[P, R]) -> Callable[P, Coroutine[Any, Any, R]]:
-    """The `a`-prefixed twin of a sync Queue method, run in Django's sync thread."""
-
-    @functools.wraps(fn)
-    async def twin(*args: P.args, **kwargs: P.kwargs) -> R:
-        return await sync_to_async(fn)(*args, **kwargs)
-
-    twin.__name__ = twin.__qualname__ = f"a{fn.__name__}"
-    twin.__doc__ = f"Async twin of `{fn.__name__}`."
-    return twin
 
 
 class Queue(EnqueueMixin, InspectionMixin, OperationsMixin):

@@ -18,6 +18,7 @@ from taskito.exceptions import (
 )
 from taskito.serialization import loads
 from taskito.states import TERMINAL, JobStatus
+from taskito.twins import async_twin
 
 
 class JobSource(Protocol):
@@ -157,29 +158,40 @@ class JobResult:
         raise TaskFailedError(f"job {self.id} failed: {error}")
 
     # -- related rows and actions ----------------------------------------------------------
-    @property
-    def errors(self) -> list[dict[str, Any]]:
+    def _errors(self) -> list[dict[str, Any]]:
         return self.queue.job_errors(self.id)
 
-    @property
-    def logs(self) -> list[dict[str, Any]]:
+    def _logs(self) -> list[dict[str, Any]]:
         return self.queue.task_logs(self.id)
 
-    @property
-    def dependencies(self) -> list[uuid.UUID]:
+    def _dependencies(self) -> list[uuid.UUID]:
         return self.queue.job_dependencies(self.id)
 
-    @property
-    def dependents(self) -> list[uuid.UUID]:
+    def _dependents(self) -> list[uuid.UUID]:
         return self.queue.job_dependents(self.id)
+
+    errors = property(_errors, doc="The job's errors, one per failed attempt.")
+    logs = property(_logs, doc="What the task logged through `current_job.log()`.")
+    dependencies = property(_dependencies, doc="Ids of the jobs this job waits for.")
+    dependents = property(_dependents, doc="Ids of the jobs that wait for this one.")
 
     def cancel(self) -> bool:
         """Cancel if pending; otherwise False (see `Queue.cancel_running_job`)."""
         return self.queue.cancel_job(self.id)
 
     def to_dict(self) -> dict[str, Any]:
+        """The job as the REST API shows it (read from the database on first use)."""
         from taskito.presenters import job_dict
 
         if "status" not in self._row:
             self.refresh()
         return job_dict(self._row)
+
+    # -- async twins: in async code, `await job.arefresh()` before reading `status` & co ---
+    arefresh = async_twin(refresh)
+    ato_dict = async_twin(to_dict)
+    acancel = async_twin(cancel)
+    aerrors = async_twin(_errors, "aerrors")
+    alogs = async_twin(_logs, "alogs")
+    adependencies = async_twin(_dependencies, "adependencies")
+    adependents = async_twin(_dependents, "adependents")

@@ -104,9 +104,11 @@ TASKITO = {
 # Django's Tasks framework runs on taskito (tests/backends); any queue name is valid.
 TASKS = {"default": {"BACKEND": "taskito.backends.TaskitoBackend", "QUEUES": []}}
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"taskito": {"handlers": ["console"], "level": "WARNING"}},
-}
+# TASKITO_TEST_DJANGO_LOGGING=1 leaves Django's default logging (worker -v tests)
+if os.environ.get("TASKITO_TEST_DJANGO_LOGGING") != "1":
+    LOGGING = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "handlers": {"console": {"class": "logging.StreamHandler"}},
+        "loggers": {"taskito": {"handlers": ["console"], "level": "WARNING"}},
+    }

@@ -21,7 +21,7 @@ SESSION_JOB = "demo_job_id"
 
 @require_GET
 def index(request: HttpRequest) -> HttpResponse:
-    context: dict[str, Any] = {**queue_context(), "job": None}
+    context: dict[str, Any] = {**queue_context(request), "job": None}
     job_id = request.session.get(SESSION_JOB)
     job = queue.get_job(job_id) if job_id else None
     if job is not None:
@@ -34,7 +34,7 @@ def index(request: HttpRequest) -> HttpResponse:
 def queue_summary(request: HttpRequest) -> HttpResponse:
     """The statistics and dead letters part of the page, which its script reloads when a
     job finishes."""
-    return render(request, "demo/queue.html", queue_context())
+    return render(request, "demo/queue.html", queue_context(request))
 
 
 @require_POST
@@ -52,7 +52,13 @@ def start(request: HttpRequest, job_id: Any) -> HttpResponseRedirect:
     return redirect("demo:index")
 
 
-def queue_context() -> dict[str, Any]:
-    letters = [{**letter, "failed_at": parse_datetime(letter["failed_at"])}
+def queue_context(request: HttpRequest) -> dict[str, Any]:
+    """Counts and the last dead letters (task and time); their error text only for users
+    who may read dead letters in the admin."""
+    show_errors = request.user.is_staff and request.user.has_perm("taskito.view_deadletter")
+    letters = [{"task_name": letter["task_name"], "retry_count": letter["retry_count"],
+                "failed_at": parse_datetime(letter["failed_at"]),
+                "error": letter["error"] if show_errors else None}
                for letter in queue.dead_letters(limit=10)]
-    return {"stats": list(queue.stats().items()), "dead_letters": letters}
+    return {"stats": list(queue.stats().items()), "dead_letters": letters,
+            "show_errors": show_errors}

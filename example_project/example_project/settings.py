@@ -22,6 +22,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
     "taskito",
     "taskito.contrib.sse",
     "demo",
@@ -91,3 +92,7 @@ SECURE_CSP = {
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 TASKITO = {"DEFAULT_QUEUE": "default"}
+
+# The DRF API's OpenAPI schema (served at /tasks/schema) through drf-spectacular.
+REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}
+SPECTACULAR_SETTINGS = {"TITLE": "taskito example", "SERVE_INCLUDE_SCHEMA": False}

@@ -2,10 +2,13 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView
 
 urlpatterns = [
     path("", include("demo.urls")),
     path("admin/", admin.site.urls),
-    # taskito's REST API (staff only by default), its progress streams included
+    # the OpenAPI schema of the REST API (drf-spectacular)
+    path("tasks/schema", SpectacularAPIView.as_view(), name="schema"),
+    # taskito's REST API (the admin's permissions by default), its progress streams included
     path("tasks/", include("taskito.contrib.rest.urls")),
 ]

@@ -30,6 +30,9 @@ from taskito.registry import registry
 ACTION_LIMIT = 10_000
 #: Pages the changelist counts ahead of the one shown: the count stops there.
 LOOKAHEAD_PAGES = 10
+#: The largest page number the count looks ahead from: beyond it, `?p=` is a page past the
+#: end (Django's "invalid page" answer), never a LIMIT that overflows the database.
+MAX_PAGE_HINT = 1_000_000
 
 #: `@admin.action(**EVERYWHERE)`: on the changelist and, from Django 6.1, on an object's page.
 try:  # Django 6.1: actions can also sit on an object's own page
@@ -51,7 +54,7 @@ class CappedPaginator(Paginator):
     def __init__(self, object_list: Any, per_page: int, orphans: int = 0,
                  allow_empty_first_page: bool = True, *, page_hint: int = 1) -> None:
         super().__init__(object_list, per_page, orphans, allow_empty_first_page)
-        self.page_hint = max(1, page_hint)
+        self.page_hint = min(max(1, page_hint), MAX_PAGE_HINT)
         self.capped = False
 
     @cached_property
@@ -63,8 +66,9 @@ class CappedPaginator(Paginator):
 
 
 def page_hint(request: HttpRequest) -> int:
+    """The requested page number, within 1..MAX_PAGE_HINT (garbage reads as 1)."""
     try:
-        return int(request.GET.get("p", 1))
+        return min(max(1, int(request.GET.get("p", 1))), MAX_PAGE_HINT)
     except ValueError:
         return 1
 

@@ -12,7 +12,9 @@ from django.db import connections
 from django.utils import timezone
 
 from taskito.conf import taskito_settings
-from taskito.exceptions import JobNotFound, TaskitoError
+from taskito.contrib import waits
+from taskito.contrib.waits import OffLoop
+from taskito.exceptions import JobNotFound
 from taskito.presenters import job_dict
 from taskito.queue import Queue
 from taskito.serialization import UNSET, loads
@@ -20,7 +22,13 @@ from taskito.states import TERMINAL, JobStatus
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 20
+#: the largest `offset`: past it no database would return rows, and 2**63 overflows them
+MAX_OFFSET = 2**31 - 1
 MAX_RESULT_WAIT = 300
+#: the longest text parameter (queue and task names are at most 255 characters)
+MAX_TEXT = 255
+#: how much of a client's input an error message repeats
+ECHO_LIMIT = 64
 
 #: route name -> (method, path); the names are what FastAPI's include/exclude_routes take
 ROUTES: dict[str, tuple[str, str]] = {
@@ -43,31 +51,55 @@ ROUTES: dict[str, tuple[str, str]] = {
 class ApiError(Exception):
     """A client's mistake: the HTTP status and the `detail` to answer with."""
 
-    def __init__(self, status: int, detail: str) -> None:
+    def __init__(self, status: int, detail: str,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
+        self.headers = headers or {}
 
 
-def bad(name: str, expected: str, raw: str) -> ApiError:
-    return ApiError(400, f"{name} must be {expected}, not {raw!r}")
+def echo(raw: Any) -> str:
+    """A client's input as an error message repeats it: cut after ECHO_LIMIT characters."""
+    text = str(raw)
+    return text if len(text) <= ECHO_LIMIT else text[:ECHO_LIMIT] + "..."
+
+
+def bad(name: str, expected: str, raw: Any) -> ApiError:
+    return ApiError(400, f"{name} must be {expected}, not {echo(raw)!r}")
+
+
+def not_found(kind: str, ident: Any) -> ApiError:
+    return ApiError(404, f"{kind} {echo(ident)} not found")
 
 
 def int_param(params: Mapping[str, Any], name: str, default: int, lo: int,
-              hi: int | None = None) -> int:
+              hi: int) -> int:
     """An integer query parameter within [lo, hi]; 400 naming it otherwise."""
     raw = params.get(name)
     if raw is None:
         return default
-    expected = (f"an integer from {lo} to {hi}" if hi is not None
-                else f"an integer >= {lo}")
-    try:
-        value = int(str(raw).strip())
-    except ValueError:
-        raise bad(name, expected, raw) from None
-    if value < lo or (hi is not None and value > hi):
+    expected = f"an integer from {lo} to {hi}"
+    text = str(raw).strip()
+    digits = text.lstrip("+-")
+    if not (digits.isascii() and digits.isdigit()) or len(text) > 20:  # "1_0", "²", "1e9"
+        raise bad(name, expected, raw)
+    value = int(text)
+    if not lo <= value <= hi:
         raise bad(name, expected, raw)
     return value
+
+
+def text_param(params: Mapping[str, Any], name: str) -> str | None:
+    """A text query parameter (a filter): at most MAX_TEXT characters, no NUL (which
+    PostgreSQL cannot compare); 400 naming it otherwise."""
+    raw = params.get(name)
+    if raw is None:
+        return None
+    text = str(raw)
+    if len(text) > MAX_TEXT or "\x00" in text:
+        raise bad(name, f"a text of at most {MAX_TEXT} characters without NUL", raw)
+    return text
 
 
 def timeout_param(params: Mapping[str, Any]) -> float:
@@ -88,7 +120,7 @@ def timeout_param(params: Mapping[str, Any]) -> float:
 def _job_row(queue: Queue, job_id: str) -> dict[str, Any]:
     row = queue.fetch_job_row(job_id)  # a malformed id is simply not found
     if row is None:
-        raise ApiError(404, f"job {job_id} not found")
+        raise not_found("job", job_id)
     return row
 
 
@@ -112,16 +144,17 @@ def stats_by_queue(queue: Queue) -> dict[str, dict[str, int]]:
 def list_jobs(queue: Queue, params: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Newest first; `limit` 1..100 (20), `offset` >= 0, filters status, queue, task_name."""
     limit = int_param(params, "limit", DEFAULT_PAGE, 1, MAX_PAGE)
-    offset = int_param(params, "offset", 0, 0)
-    status = params.get("status")
+    offset = int_param(params, "offset", 0, 0, MAX_OFFSET)
+    status = text_param(params, "status")
     if status is not None:
         try:
             JobStatus.parse(status)
         except ValueError:
             names = ", ".join(s.label for s in JobStatus)
             raise bad("status", f"one of {names}", status) from None
-    jobs = queue.list_jobs(status=status, queue=params.get("queue"),
-                           task_name=params.get("task_name"), limit=limit, offset=offset)
+    jobs = queue.list_jobs(status=status, queue=text_param(params, "queue"),
+                           task_name=text_param(params, "task_name"), limit=limit,
+                           offset=offset)
     return [job.to_dict() for job in jobs]
 
 
@@ -149,19 +182,21 @@ def result_snapshot(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def wait_for_result(queue: Queue, job_id: str, timeout: float) -> dict[str, Any]:
+async def await_result(queue: Queue, job_id: str, timeout: float,
+                       off_loop: OffLoop) -> dict[str, Any]:
     """{id, status, result, error} once the job is terminal or `timeout` seconds passed
-    (then with the current status and a null result: waiting out is not an error)."""
-    row = _job_row(queue, job_id)
+    (then with the current status and a null result: waiting out is not an error). Waits on
+    the event loop (taskito.contrib.waits): no thread and no connection is held meanwhile;
+    503 past TASKITO["RESULT_WAIT_LIMIT"] waits in this process."""
+    row = await off_loop(_job_row, queue, job_id)
     if row["status"] not in TERMINAL and timeout > 0:
-        job = queue.handle(row["id"], row)
         try:
-            job.result(timeout=timeout)
-        except JobNotFound:
-            raise ApiError(404, f"job {job_id} not found") from None
-        except (TimeoutError, TaskitoError):
-            pass  # failed, dead, cancelled or still running: the snapshot says which
-        row = _job_row(queue, job_id)
+            exists = await waits.until_terminal(queue, row["id"], timeout, off_loop)
+        except waits.WaitLimitReached as exc:
+            raise ApiError(503, str(exc), headers={"Retry-After": "1"}) from None
+        if not exists:
+            raise not_found("job", job_id)
+        row = await off_loop(_job_row, queue, job_id)
     return result_snapshot(row)
 
 
@@ -204,7 +239,7 @@ def first_progress_state(queue: Queue, job_id: str, partial: bool = False) -> di
     """The event a progress stream starts with; 404 before streaming for an unknown job."""
     state = progress_state(queue, job_id, partial)
     if state is None:
-        raise ApiError(404, f"job {job_id} not found")
+        raise not_found("job", job_id)
     return state
 
 
@@ -221,7 +256,7 @@ def cancel_job(queue: Queue, job_id: str) -> dict[str, bool]:
 
 def dead_letters(queue: Queue, params: Mapping[str, Any]) -> list[dict[str, Any]]:
     limit = int_param(params, "limit", DEFAULT_PAGE, 1, MAX_PAGE)
-    offset = int_param(params, "offset", 0, 0)
+    offset = int_param(params, "offset", 0, 0, MAX_OFFSET)
     return queue.dead_letters(limit=limit, offset=offset)
 
 
@@ -229,7 +264,7 @@ def retry_dead(queue: Queue, dead_id: str) -> dict[str, str]:
     try:
         new = queue.retry_dead(dead_id)
     except JobNotFound:
-        raise ApiError(404, f"dead letter {dead_id} not found") from None
+        raise not_found("dead letter", dead_id) from None
     return {"new_job_id": str(new)}
 
 

@@ -31,9 +31,9 @@ class ChangeWatcher:
 
     growth = 1.25
 
-    def __init__(self, backend: Dialect, interval: float,
+    def __init__(self, dialect: Dialect, interval: float,
                  max_interval: float | None = None) -> None:
-        self.backend = backend
+        self.dialect = dialect
         self.base_interval = interval
         self.interval = interval
         self.max_interval = max(interval, max_interval or interval)

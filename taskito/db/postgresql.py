@@ -134,8 +134,8 @@ class NotifyWatcher(ChangeWatcher):
     After a lost connection it reconnects (backing off up to 5 s) and reports a change, since
     notifications sent meanwhile are gone."""
 
-    def __init__(self, backend: Dialect, wake: Callable[[], None]) -> None:
-        super().__init__(backend, LISTEN_FALLBACK)
+    def __init__(self, dialect: Dialect, wake: Callable[[], None]) -> None:
+        super().__init__(dialect, LISTEN_FALLBACK)
         self._wake = wake
         self._flag = threading.Event()
         self._flag.set()
@@ -168,7 +168,7 @@ class NotifyWatcher(ChangeWatcher):
         low, high = RECONNECT_BACKOFF
         backoff = low
         while not self._stop.is_set():
-            wrapper = connections.create_connection(self.backend.alias)
+            wrapper = connections.create_connection(self.dialect.alias)
             try:
                 wrapper.ensure_connection()
                 raw: Any = wrapper.connection
@@ -196,14 +196,14 @@ class NotifyWatcher(ChangeWatcher):
 class DoneWatcher(ChangeWatcher):
     """LISTENs on the caller's own connection (autocommit) for one job's finish."""
 
-    def __init__(self, backend: Dialect, job_id: uuid.UUID) -> None:
-        super().__init__(backend, LISTEN_FALLBACK)
+    def __init__(self, dialect: Dialect, job_id: uuid.UUID) -> None:
+        super().__init__(dialect, LISTEN_FALLBACK)
         self.job_id = str(job_id)
-        with backend.connection.cursor() as cursor:
+        with dialect.connection.cursor() as cursor:
             cursor.execute(_LISTEN_DONE)
 
     def wait(self, timeout: float) -> bool:
-        connection = self.backend.connection
+        connection = self.dialect.connection
         raw: Any = connection.connection
         # At most LISTEN_FALLBACK at a time, so a lost notification costs a re-read, no more.
         notes = raw.notifies(timeout=min(timeout, LISTEN_FALLBACK))
@@ -217,7 +217,7 @@ class DoneWatcher(ChangeWatcher):
         return False
 
     def close(self) -> None:
-        connection = self.backend.connection
+        connection = self.dialect.connection
         if connection.connection is not None and not connection.in_atomic_block:
             with connection.cursor() as cursor:
                 cursor.execute(_UNLISTEN_DONE)

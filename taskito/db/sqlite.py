@@ -37,12 +37,12 @@ _CLAIM = stmt("sqlite", "claim", (
 class DataVersionWatcher(ChangeWatcher):
     """`PRAGMA data_version` changes when another connection commits: a shared-memory read."""
 
-    def __init__(self, backend: Dialect, interval: float) -> None:
-        super().__init__(backend, interval)
+    def __init__(self, dialect: Dialect, interval: float) -> None:
+        super().__init__(dialect, interval)
         self._version: int | None = None
 
     def changed(self) -> bool:
-        connection = self.backend.connection
+        connection = self.dialect.connection
         connection.ensure_connection()
         with connection.wrap_database_errors:
             raw: Any = connection.connection

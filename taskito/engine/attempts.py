@@ -17,14 +17,22 @@ from django.db import transaction
 from django.utils import timezone
 
 from taskito import signals
+from taskito.conf import taskito_settings
 from taskito.engine.base import EngineBase
 from taskito.engine.jobs import ClaimedJob, Outcome, OutcomeKind
 from taskito.engine.throttles import release_slots
 from taskito.ids import new_id
+from taskito.registry import registry
 from taskito.serialization import UNSET, dumps
 from taskito.states import JobStatus
 
-logger = logging.getLogger(__name__)
+#: one line per job event (received, succeeded, retried, failed, dead, cancelled, ...)
+logger = logging.getLogger("taskito.job")
+#: rescues of jobs whose worker was lost
+lifeline_logger = logging.getLogger("taskito.lifeline")
+#: how long a job of a task this worker does not know is put back before the next try (short:
+#: in a rolling deploy a worker that knows the task should get it soon)
+UNKNOWN_RETRY = timedelta(seconds=2)
 
 _ENDS = {"dead": JobStatus.DEAD, "cancelled": JobStatus.CANCELLED}
 _LABELS = {"complete": "complete", "retry": "pending", "dead": "dead", "cancelled": "cancelled"}
@@ -81,6 +89,7 @@ class AttemptsMixin(EngineBase):
             d.insert_metrics(cursor, [(d.uid(o.job.id), o.job.task_name, o.job.queue,
                                        o.kind == "complete", o.wall_ms, at) for o in applied])
         self._finished_signals(applied, dead_ids)
+        _log_outcomes(applied, dead_ids, now)
         return len(applied)
 
     def _finish_one(self, cursor: Any, o: Outcome, at: Any) -> bool:
@@ -122,6 +131,61 @@ class AttemptsMixin(EngineBase):
                 release_slots(d, [j.task_name for j in jobs])
         return count
 
+    def defer(self, jobs: Sequence[tuple[ClaimedJob, datetime]], *, log: bool = True) -> int:
+        """Put claimed jobs back to pending until their time (a throttle, an unknown task),
+        spending neither a retry nor the attempt their claim counted."""
+        if not jobs:
+            return 0
+        d = self.dialect
+        with transaction.atomic(using=self.using), d.cursor() as cursor:
+            d.defer(cursor, [(job.id, job.token, until) for job, until in jobs])
+        for job, until in jobs if log else ():
+            logger.info("throttled job=%s task=%s until=%s", job.id, job.task_name,
+                        until.isoformat())
+        return len(jobs)
+
+    def hold_unknown(self, jobs: list[ClaimedJob], now: datetime | None = None,
+                     warned: set[str] | None = None) -> list[ClaimedJob]:
+        """The claimed jobs whose task this process knows. The others (a deploy has not
+        reached this worker yet) go back to pending, no retry spent, until UNKNOWN_TASK_GRACE
+        seconds after the job's creation; then to the dead-letter queue."""
+        # each name resolved once: a batch usually holds one or two
+        missing = {name for name in {job.task_name for job in jobs} if not _known(name)}
+        if missing:
+            unknown = [job for job in jobs if job.task_name in missing]
+            self._hold(unknown, now or timezone.now(), warned)
+            jobs = [job for job in jobs if job.task_name not in missing]
+        return jobs
+
+    def _hold(self, jobs: Sequence[ClaimedJob], now: datetime,
+              warned: set[str] | None) -> None:
+        """Defer or dead-letter jobs of unknown tasks; log each task name once per `warned`."""
+        grace = float(taskito_settings.UNKNOWN_TASK_GRACE)
+        created = dict(self.queue.job_model.objects.using(self.using)
+                       .filter(id__in=[job.id for job in jobs]).values_list("id", "created_at"))
+        later: list[tuple[ClaimedJob, datetime]] = []
+        expired: list[Outcome] = []
+        for job in jobs:
+            deadline = created.get(job.id, now) + timedelta(seconds=grace)
+            if now >= deadline:
+                expired.append(Outcome(job, "dead", 0.0, error=_unknown_error(job, grace)))
+                continue
+            later.append((job, min(now + UNKNOWN_RETRY, deadline)))
+            if warned is None or job.task_name not in warned:
+                logger.warning(
+                    "unknown task=%s job=%s: no task of that name is registered in this "
+                    "worker; its jobs wait up to %gs after their creation (UNKNOWN_TASK_GRACE) "
+                    "for a worker that knows it, then go to the dead-letter queue. Hint: "
+                    "deploy the new code to every worker and restart them (is the task in an "
+                    "installed app's tasks module?)", job.task_name, job.id, grace)
+                if warned is not None:
+                    warned.add(job.task_name)
+            logger.debug("deferred job=%s task=%s until=%s reason=unknown-task", job.id,
+                         job.task_name, later[-1][1].isoformat())
+        self.defer(later, log=False)
+        if expired:
+            self.finish(expired, now=now)
+
     def rescue_lost_jobs(self, stale_after: float, now: datetime | None = None) -> int:
         """Put the running jobs of workers silent for `stale_after` seconds through the
         failure path ("worker lost": the attempt counts, so a job that kills its worker ends
@@ -132,9 +196,9 @@ class AttemptsMixin(EngineBase):
         outcomes = [self._lost(row, now) for row in rows]
         applied = self.finish(outcomes, now=now) if outcomes else 0
         self.dialect.delete_stale_workers(dead, cutoff)
-        for o in outcomes:
-            logger.warning("rescued job=%s task=%s from lost worker %s: %s", o.job.id,
-                           o.job.task_name, o.error and o.error.split("worker ")[-1], o.kind)
+        for o, row in zip(outcomes, rows, strict=True):
+            lifeline_logger.warning("rescued job=%s task=%s lost_worker=%s outcome=%s",
+                                    o.job.id, o.job.task_name, row[-1], o.kind)
         return applied
 
     def _lost(self, row: Sequence[Any], now: datetime) -> Outcome:
@@ -173,6 +237,61 @@ class AttemptsMixin(EngineBase):
     def is_cancel_requested(self, job_id: uuid.UUID) -> bool:
         return bool(self.queue.job_model.objects.using(self.using)
                     .filter(id=job_id, cancel_requested=True).exists())
+
+
+def log_received(jobs: Sequence[ClaimedJob]) -> None:
+    """One INFO line per claimed job that is about to run (not for those deferred by a
+    throttle or for an unknown task, which are claimed again later)."""
+    if jobs and logger.isEnabledFor(logging.INFO):  # checked once per batch
+        for job in jobs:
+            logger.info("received job=%s task=%s queue=%s attempt=%d", job.id, job.task_name,
+                        job.queue, job.attempts)
+
+
+def _log_outcomes(applied: Sequence[Outcome], dead_ids: dict[uuid.UUID, uuid.UUID],
+                  now: datetime) -> None:
+    """One line per recorded outcome: `succeeded` and `cancelled` at INFO, `retried` at
+    WARNING, `failed` (an error not retried although retries were left) and `dead` (retries
+    used up) at ERROR; the last two name their dead letter."""
+    info = logger.isEnabledFor(logging.INFO)  # once per batch: the per-job cost stays small
+    for o in applied if info else [o for o in applied if o.kind in ("retry", "dead")]:
+        job, seconds = o.job, o.wall_ms / 1000
+        if o.kind == "complete":
+            logger.info("succeeded job=%s task=%s attempt=%d duration=%.3fs", job.id,
+                        job.task_name, job.attempts, seconds)
+        elif o.kind == "retry":
+            delay = (o.retry_at - now).total_seconds() if o.retry_at is not None else 0.0
+            logger.warning("retried job=%s task=%s attempt=%d duration=%.3fs retry_in=%.2fs "
+                           "error=%r", job.id, job.task_name, job.attempts, seconds,
+                           max(delay, 0.0), _short(o.error))
+        elif o.kind == "dead":
+            word = "failed" if job.retry_count < job.max_retries else "dead"
+            logger.error("%s job=%s task=%s attempt=%d duration=%.3fs dead_letter=%s "
+                         "error=%r", word, job.id, job.task_name, job.attempts, seconds,
+                         dead_ids.get(job.id), _short(o.error))
+        else:
+            logger.info("cancelled job=%s task=%s attempt=%d duration=%.3fs", job.id,
+                        job.task_name, job.attempts, seconds)
+
+
+def _short(error: str | None, limit: int = 500) -> str | None:
+    """An error message cut to `limit` characters, so one log line stays one line."""
+    if error is None or len(error) <= limit:
+        return error
+    return error[:limit] + "..."
+
+
+def _known(task_name: str) -> bool:
+    try:
+        return registry.resolve(task_name) is not None
+    except Exception:  # a resolver bug: the executor's guard reports it as the job's error
+        return True
+
+
+def _unknown_error(job: ClaimedJob, grace: float) -> str:
+    return (f"TaskNotRegistered: no task named {job.task_name!r} is registered in this worker, "
+            f"and the job is older than UNKNOWN_TASK_GRACE ({grace:g} s); is the task defined "
+            "in an installed app's tasks module, and do the workers run the current code?")
 
 
 def _superseded(o: Outcome) -> None:

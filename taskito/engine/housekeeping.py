@@ -19,7 +19,8 @@ from taskito.registry import PeriodicSpec
 from taskito.serialization import dumps
 from taskito.states import TERMINAL
 
-logger = logging.getLogger(__name__)
+#: heartbeats, the lifeline lease and its duties (rescue, expiry, periodic runs, purge)
+logger = logging.getLogger("taskito.lifeline")
 
 PURGE_BATCH = 1000
 _FINISHED = tuple(sorted(int(s) for s in TERMINAL))

@@ -3,11 +3,9 @@ rows (Throttle) that each worker updates with one conditional statement."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
@@ -17,8 +15,6 @@ from taskito.engine.base import EngineBase
 from taskito.engine.jobs import ClaimedJob
 from taskito.registry import TaskSpec, parse_rate_limit, registry
 from taskito.states import JobStatus
-
-logger = logging.getLogger(__name__)
 
 #: how long a job that found its task's concurrency limit full waits before another try
 SLOT_RETRY = timedelta(seconds=0.5)
@@ -82,19 +78,6 @@ class ThrottlesMixin(EngineBase):
                 if not self.dialect.take_rate(cursor, key, window, count):
                     return datetime.fromtimestamp((window + 1) * period, tz=UTC)
         return None
-
-    def defer(self, jobs: Sequence[tuple[ClaimedJob, datetime]]) -> int:
-        """Put throttled jobs back to pending until their time, spending neither a retry nor
-        the attempt their claim counted."""
-        if not jobs:
-            return 0
-        d = self.dialect
-        with transaction.atomic(using=self.using), d.cursor() as cursor:
-            d.defer(cursor, [(job.id, job.token, until) for job, until in jobs])
-        for job, until in jobs:
-            logger.info("throttled job=%s task=%s until=%s", job.id, job.task_name,
-                        until.isoformat())
-        return len(jobs)
 
     def repair_slots(self) -> None:
         """Set every concurrency counter to the number of jobs of its task that really run

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 import traceback
 from datetime import datetime, timedelta
@@ -23,9 +22,6 @@ from taskito.serialization import _dumps, loads
 
 if TYPE_CHECKING:
     from taskito.queue import Queue
-
-logger = logging.getLogger(__name__)
-
 
 class Executor:
     """Turns a ClaimedJob into an Outcome; never raises."""
@@ -107,12 +103,8 @@ class Executor:
                 backoff=_or(spec.retry_backoff, taskito_settings.DEFAULT_RETRY_BACKOFF),
                 max_delay=_or(spec.max_retry_delay, taskito_settings.DEFAULT_MAX_RETRY_DELAY),
                 delays=spec.retry_delays)
-            logger.info("retry job=%s task=%s attempt=%s in=%.2fs error=%s", job.id,
-                        job.task_name, job.attempts, delay, error)
             return Outcome(job, "retry", wall, error=error, traceback=tb,
                            retry_at=(now or timezone.now()) + timedelta(seconds=delay))
-        logger.warning("dead job=%s task=%s attempt=%s error=%s", job.id, job.task_name,
-                       job.attempts, error)
         return Outcome(job, "dead", wall, error=error, traceback=tb)
 
 

@@ -18,7 +18,8 @@ from taskito.registry import registry
 if TYPE_CHECKING:
     from taskito.engine import Engine
 
-logger = logging.getLogger(__name__)
+#: heartbeats, the lifeline lease and its duties (rescue, expiry, periodic runs, purge)
+logger = logging.getLogger("taskito.lifeline")
 
 LEASE_NAME = "lifeline"
 #: seconds between lease renewals (and expiry passes) of the lease holder
@@ -60,8 +61,12 @@ class Lifeline:
                     self.sync(now)
             if clock - self._last_lease >= LEASE_EVERY:
                 self._last_lease = clock
-                self.leader = self.engine.acquire_lease(
+                leader = self.engine.acquire_lease(
                     LEASE_NAME, self.worker_id, ttl=2 * self.heartbeat_interval, now=now)
+                if leader != self.leader:
+                    logger.info("%s lease=%s worker=%s", "acquired" if leader else "lost",
+                                LEASE_NAME, self.worker_id)
+                self.leader = leader
                 if self.leader:
                     self.engine.expire_due(now)
                     self.engine.fire_due_periodic(now)
@@ -89,10 +94,11 @@ class Lifeline:
             logger.warning("lifeline: could not sync periodic tasks (will retry): %s", exc)
 
     def beat(self, now: datetime | None = None) -> None:
+        logger.debug("heartbeat worker=%s", self.worker_id)
         self.engine.heartbeat(worker_id=self.worker_id, hostname=socket.gethostname(),
-                             pid=os.getpid(), queues=self.queues,
-                             concurrency=self.concurrency, started_at=self.started_at,
-                             now=now)
+                              pid=os.getpid(), queues=self.queues,
+                              concurrency=self.concurrency, started_at=self.started_at,
+                              now=now)
 
     def close(self) -> None:
         """On a clean exit: drop the heartbeat row and hand the lease back."""

@@ -19,13 +19,15 @@ from django.utils import timezone
 
 from taskito.conf import taskito_settings
 from taskito.engine import ClaimedJob, Engine, Outcome, OutcomeKind
+from taskito.engine.attempts import log_received
 from taskito.queue import Queue
 from taskito.queue import queue as default_queue
 from taskito.runtime.executor import Executor
 from taskito.runtime.lifeline import Lifeline
 from taskito.runtime.processes import ProcessExecutor
 
-logger = logging.getLogger(__name__)
+#: the worker's own life: start, stop, drain, database errors, timeouts
+logger = logging.getLogger("taskito.worker")
 
 #: how long to back off after a database error, doubling up to the maximum
 ERROR_BACKOFF = (0.05, 5.0)
@@ -83,6 +85,8 @@ class Worker:
         #: then (a thread cannot be stopped; the process should exit without joining them)
         self.abandoned = 0
         self.stuck = 0
+        #: names of unknown tasks this worker has logged (once each)
+        self.unknown_tasks: set[str] = set()
 
     def stop(self) -> None:
         """Stop claiming; `run()` returns once the jobs in flight are finished.
@@ -105,7 +109,7 @@ class Worker:
         write their outcomes; returns how many ran. `now` lets tests move the clock."""
         jobs = self.engine.claim(worker_id=self.worker_id, limit=self.concurrency,
                                  queues=self.queues, now=now)
-        jobs = admit(self.engine, jobs, now)
+        jobs = admit(self.engine, jobs, now, self.unknown_tasks)
         executor = Executor(self.queue, manage_connections=False)
         outcomes = [executor(job, now=now) for job in jobs]
         self.engine.finish(outcomes, now=now)
@@ -133,17 +137,20 @@ class Worker:
         return self.processed
 
 
-def admit(engine: Engine, jobs: list[ClaimedJob], now: datetime | None = None
-          ) -> list[ClaimedJob]:
+def admit(engine: Engine, jobs: list[ClaimedJob], now: datetime | None = None,
+          warned: set[str] | None = None) -> list[ClaimedJob]:
     """The claimed jobs that rate and concurrency limits let run now; the others go back to
-    pending until their time."""
-    if not any(engine.needs_admission(job) for job in jobs):
-        return jobs
-    limited = [job for job in jobs if engine.needs_admission(job)]
-    run, later = engine.admit(limited, now)
-    engine.defer(later)
-    allowed = {job.id for job in run}
-    return [job for job in jobs if job.id in allowed or not engine.needs_admission(job)]
+    pending until their time (as do, for a grace period, jobs of tasks this process does not
+    know: see `Engine.hold_unknown`)."""
+    jobs = engine.hold_unknown(jobs, now, warned)
+    if any(engine.needs_admission(job) for job in jobs):
+        limited = [job for job in jobs if engine.needs_admission(job)]
+        run, later = engine.admit(limited, now)
+        engine.defer(later)
+        allowed = {job.id for job in run}
+        jobs = [job for job in jobs if job.id in allowed or not engine.needs_admission(job)]
+    log_received(jobs)
+    return jobs
 
 
 class _Loop:
@@ -184,6 +191,8 @@ class _Loop:
     def run(self) -> None:
         w = self.w
         self.lifeline.start()  # before the first claim, so a rescue never mistakes us for dead
+        logger.info("started worker=%s queues=%s concurrency=%d pool=%s", w.worker_id,
+                    ",".join(w.queues or []) or "*", w.concurrency, w.pool)
         while True:
             self.collect(block=False)
             self.flush()
@@ -275,7 +284,7 @@ class _Loop:
         limit = free if w.max_jobs is None else min(free, w.max_jobs - w.claimed)
         try:
             jobs = w.engine.claim(worker_id=w.worker_id, limit=limit, queues=w.queues)
-            jobs = admit(w.engine, jobs)
+            jobs = admit(w.engine, jobs, warned=w.unknown_tasks)
         except DatabaseError as exc:
             self._db_error("claim", exc)
             return False, 0
@@ -397,3 +406,4 @@ class _Loop:
         if self.unflushed:
             logger.error("could not record %d outcomes; their jobs stay running until the "
                          "lifeline requeues them", len(self.unflushed))
+        logger.info("stopped worker=%s processed=%d", self.w.worker_id, self.w.processed)

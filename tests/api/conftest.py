@@ -18,9 +18,30 @@ from tests.testapp import tasks
 PREFIX = "/tasks"
 
 
+#: what an operator holds: every permission the HTTP API asks for (the admin's)
+OPERATOR_PERMISSIONS = ("view_job", "change_job", "view_deadletter", "change_deadletter")
+
+
+def grant(user: User, *codenames: str) -> User:
+    """`user` with taskito's permissions of these codenames (fetched again: perms cache)."""
+    from django.contrib.auth.models import Permission
+
+    user.user_permissions.add(*Permission.objects.filter(content_type__app_label="taskito",
+                                                         codename__in=codenames))
+    return User.objects.get(pk=user.pk)
+
+
 @pytest.fixture
 def staff(db: None) -> User:
-    return User.objects.create_user("staff", password="pw", is_staff=True)
+    """A staff user with the permissions an operator of the API needs."""
+    user = User.objects.create_user("staff", password="pw", is_staff=True)
+    return grant(user, *OPERATOR_PERMISSIONS)
+
+
+@pytest.fixture
+def bare_staff(db: None) -> User:
+    """A staff user without any taskito permission (the admin shows them nothing)."""
+    return User.objects.create_user("bare", password="pw", is_staff=True)
 
 
 @pytest.fixture

@@ -95,13 +95,19 @@ def test_openapi_documents_the_progress_stream(queue):
     from taskito.contrib.fastapi import TaskitoRouter
 
     schema = app_with(TaskitoRouter(queue)).openapi()
-    responses = schema["paths"]["/tasks/jobs/{job_id}/progress"]["get"]["responses"]
+    operation = schema["paths"]["/tasks/jobs/{job_id}/progress"]["get"]
+    responses = operation["responses"]
     stream = responses["200"]["content"]["text/event-stream"]
-    event = stream["itemSchema"]["properties"]["data"]["contentSchema"]
+    assert stream["schema"]["type"] == "string"
+    assert "itemSchema" not in stream  # OpenAPI 3.2: not valid in the 3.1 document
+    event = stream["x-event-data"]
     assert event["title"] == "ProgressEvent"
     assert set(event["properties"]) == {"status", "progress", "partial"}
     assert set(responses["200"]["content"]) == {"text/event-stream"}
-    assert set(responses["404"]["content"]) == {"application/json"}
+    for status in ("401", "403", "404", "400"):
+        assert set(responses[status]["content"]) == {"application/json"}, status
+    [partial] = operation["parameters"][1:]
+    assert partial["schema"] == {"type": "boolean", "default": False}
 
 
 # -- GET /jobs/{job_id}/progress ----------------------------------------------------------------
@@ -160,7 +166,8 @@ def test_progress_of_a_completed_job_is_one_event(fastapi_client, completed_job,
     with fastapi_client.stream("GET", progress_url(job.id)) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
-        assert response.headers["cache-control"] == "no-cache"
+        assert response.headers["cache-control"] == "private, no-cache"
+        assert response.headers["vary"] == "Cookie, Authorization"
         assert response.headers["x-accel-buffering"] == "no"
         body = read_all(response)
     assert body == b'id: 1\ndata: {"status": "complete", "progress": 100}\n\n'

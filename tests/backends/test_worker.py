@@ -221,6 +221,6 @@ def test_worker_resolves_a_task_it_has_not_registered(worker):
 
 def test_job_of_a_removed_task_is_dead_lettered(queue, worker):
     job = queue.enqueue("tests.testapp.django_tasks.no_such_task")
-    worker.run_once()
+    worker.run_once(now=timezone.now() + timedelta(seconds=601))  # past UNKNOWN_TASK_GRACE
     assert job.refresh().status == "dead"
     assert "TaskNotRegistered" in (job.error or "")

@@ -57,7 +57,9 @@ def example(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Example]:
     """The example project's migrate, web server and worker, each a subprocess."""
     tmp = tmp_path_factory.mktemp("example")
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "example_project.settings",
-           "TASKITO_EXAMPLE_DB": str(tmp / "example.sqlite3"), "PYTHONUNBUFFERED": "1"}
+           "TASKITO_EXAMPLE_DB": str(tmp / "example.sqlite3"), "PYTHONUNBUFFERED": "1",
+           # this checkout's taskito, not whichever one the environment has installed
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], cwd=EXAMPLE, env=env,
@@ -120,7 +122,9 @@ def test_example_page_follows_jobs_live(example: Example) -> None:
             expect(page.locator("#status")).to_have_text("dead", timeout=20_000)
             # the script reloads the dead letters once the job is dead
             expect(page.locator("#dead-letters")).to_contain_text("always_fails")
-            expect(page.locator("#dead-letters")).to_contain_text("this task always fails")
+            # an anonymous visitor sees the task and the time, never the error text
+            expect(page.locator("#dead-letters")).not_to_contain_text("this task always fails")
+            expect(page.locator("#dead-letters")).to_contain_text(re.compile(r"\d{4}-\d\d-\d\d"))
             bp.screenshot("dead")
             assert bp.console_errors == []
         finally:
@@ -166,7 +170,7 @@ def status_of(example: Example, path: str, username: str | None) -> int:
 
 
 @pytest.mark.parametrize(("username", "drf", "fastapi"), [
-    (None, 403, 401),
+    (None, 403, 403),  # the same answer for anonymous on both surfaces
     ("visitor", 403, 403),
     ("boss", 200, 200),
 ])
@@ -176,10 +180,40 @@ def test_example_apis_are_staff_only(example: Example, username: str | None, drf
     assert status_of(example, "/fastapi/tasks/stats", username) == fastapi
 
 
-def test_example_fastapi_docs_are_served(example: Example) -> None:
+def test_example_serves_both_openapi_documents(example: Example) -> None:
+    from openapi_spec_validator import validate
+
     with urllib.request.urlopen(example.url + "/fastapi/openapi.json", timeout=10) as response:
-        schema = json.load(response)
-    assert "/fastapi/tasks/stats" in schema["paths"]
+        fastapi_schema = json.load(response)
+    assert "/fastapi/tasks/stats" in fastapi_schema["paths"]
+    request = urllib.request.Request(example.url + "/tasks/schema",
+                                     headers={"Accept": "application/vnd.oai.openapi+json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        drf_schema = json.load(response)
+    assert "/tasks/jobs/{job_id}/result" in drf_schema["paths"]
+    for schema in (fastapi_schema, drf_schema):
+        validate(schema)
+
+
+def post_status(example: Example, path: str, **headers: str) -> int:
+    request = urllib.request.Request(example.url + path, method="POST", headers={
+        "Cookie": f"sessionid={example.sessions['boss']}; csrftoken={'t' * 32}", **headers})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_example_refuses_forged_cross_site_writes(example: Example) -> None:
+    """The issue's curl: a staff session cookie, sent by another site, cancels nothing."""
+    for path in (f"/fastapi/tasks/jobs/{'0' * 8}-0000-0000-0000-{'0' * 12}/cancel",
+                 f"/tasks/jobs/{'0' * 8}-0000-0000-0000-{'0' * 12}/cancel"):
+        assert post_status(example, path, Origin="http://evil.example",
+                           **{"X-CSRFToken": "t" * 32}) == 403
+        assert post_status(example, path) == 403  # no token
+        assert post_status(example, path, Origin=example.url,
+                           **{"X-CSRFToken": "t" * 32}) == 404  # the site's own: let through
 
 
 def test_example_static_files_are_served(example: Example) -> None:

@@ -6,7 +6,10 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.cache import patch_cache_control, patch_vary_headers
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework.permissions import BasePermission
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -16,91 +19,123 @@ from taskito.contrib import endpoints
 from taskito.contrib.endpoints import ApiError
 from taskito.contrib.rest import serializers as s
 from taskito.contrib.rest.permissions import permission_classes
-from taskito.contrib.rest.schema import documented
+from taskito.contrib.rest.schema import FILTERS, PAGE, TIMEOUT, documented
 from taskito.queue import Queue
 
-PAGE = (("limit", int, "1..100, default 20"), ("offset", int, ">= 0, default 0"))
-FILTERS = (("status", str, "pending, running, complete, failed, dead or cancelled"),
-           ("queue", str, "queue name"), ("task_name", str, "task name"))
+
+def private(response: HttpResponse) -> HttpResponse:
+    """Answers that depend on who asks: no shared cache may keep or mix them up."""
+    patch_cache_control(response, private=True)
+    patch_vary_headers(response, ("Cookie", "Authorization"))
+    return response
 
 
 class TaskitoAPIView(APIView):
-    """Permissions from TASKITO["REST_PERMISSION_CLASSES"] (staff only by default); the
-    host's authentication classes apply. A client's mistake (ApiError) becomes 400/404."""
+    """Permissions from TASKITO["REST_PERMISSION_CLASSES"] (the admin's rules by default,
+    for the view's `route`); the host's authentication classes apply. JSON only, refusals
+    included. A client's mistake (ApiError) becomes 400/404."""
 
     queue: Queue = default_queue
+    route: str = ""
+    renderer_classes = [JSONRenderer]
 
     def get_permissions(self) -> list[BasePermission]:
         return [cls() for cls in permission_classes()]
 
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, ApiError):
-            return Response({"detail": exc.detail}, status=exc.status)
+            return Response({"detail": exc.detail}, status=exc.status, headers=exc.headers)
         response: Response = super().handle_exception(exc)
         return response
 
+    def finalize_response(self, request: Request, response: Any, *args: Any,
+                          **kwargs: Any) -> Any:
+        return private(super().finalize_response(request, response, *args, **kwargs))
+
 
 class StatsView(TaskitoAPIView):
+    route = "stats"
+
     @documented(s.StatsSerializer)
     def get(self, request: Request) -> Response:
         return Response(endpoints.stats(self.queue))
 
 
 class QueueStatsView(TaskitoAPIView):
+    route = "stats_queues"
+
     @documented({"type": "object", "additionalProperties": {"$ref": "#/components/schemas/Stats"}})
     def get(self, request: Request) -> Response:
         return Response(endpoints.stats_by_queue(self.queue))
 
 
 class JobListView(TaskitoAPIView):
+    route = "jobs"
+
     @documented(s.JobSerializer(many=True), params=PAGE + FILTERS, bad_request=True)
     def get(self, request: Request) -> Response:
         return Response(endpoints.list_jobs(self.queue, request.query_params))
 
 
 class JobDetailView(TaskitoAPIView):
+    route = "job"
+
     @documented(s.JobSerializer, not_found=True)
     def get(self, request: Request, job_id: str) -> Response:
         return Response(endpoints.get_job(self.queue, job_id))
 
 
 class JobErrorsView(TaskitoAPIView):
+    route = "job_errors"
+
     @documented(s.JobErrorSerializer(many=True), not_found=True)
     def get(self, request: Request, job_id: str) -> Response:
         return Response(endpoints.job_errors(self.queue, job_id))
 
 
 class JobLogsView(TaskitoAPIView):
+    route = "job_logs"
+
     @documented(s.JobLogSerializer(many=True), not_found=True)
     def get(self, request: Request, job_id: str) -> Response:
         return Response(endpoints.job_logs(self.queue, job_id))
 
 
 class JobCancelView(TaskitoAPIView):
+    route = "job_cancel"
+
     @documented(s.CancelSerializer, not_found=True)
     def post(self, request: Request, job_id: str) -> Response:
         return Response(endpoints.cancel_job(self.queue, job_id))
 
 
 class DeadLetterListView(TaskitoAPIView):
+    route = "dead_letters"
+
     @documented(s.DeadLetterSerializer(many=True), params=PAGE, bad_request=True)
     def get(self, request: Request) -> Response:
         return Response(endpoints.dead_letters(self.queue, request.query_params))
 
 
 class DeadLetterRetryView(TaskitoAPIView):
+    route = "dead_letter_retry"
+
     @documented(s.RetrySerializer, not_found=True)
     def post(self, request: Request, dead_id: str) -> Response:
         return Response(endpoints.retry_dead(self.queue, dead_id))
 
 
 class HealthView(TaskitoAPIView):
+    route = "health"
+
     @documented(s.HealthSerializer)
     def get(self, request: Request) -> Response:
         return Response(endpoints.health())
 
 
 class ReadinessView(TaskitoAPIView):
+    route = "readiness"
+
     @documented(s.ReadinessSerializer, extra={503: s.ReadinessSerializer})
     def get(self, request: Request) -> Response:
         status, body = endpoints.readiness(self.queue)
@@ -110,6 +145,10 @@ class ReadinessView(TaskitoAPIView):
 class JobResultGate(TaskitoAPIView):
     """Runs DRF's authentication, permission and throttle checks for the async views (the
     result wait here, the progress stream in taskito.contrib.sse)."""
+
+    def __init__(self, route: str = "job_result", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.route = route
 
     def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
         # The views answer JSON or an event stream whatever the client accepts (EventSource
@@ -131,11 +170,16 @@ class JobResultGate(TaskitoAPIView):
         return None
 
 
-def _wait(queue: Queue, job_id: str, timeout: float) -> dict[str, Any]:
-    try:
-        return endpoints.wait_for_result(queue, job_id, timeout)
-    finally:
-        endpoints.close_idle_connections()  # this pool thread's own connections
+async def off_loop(fn: Any, *args: Any) -> Any:
+    """One blocking read in a pool thread, which closes its connections before it returns:
+    a waiting view holds no thread and no connection between reads."""
+    def run() -> Any:
+        try:
+            return fn(*args)
+        finally:
+            endpoints.close_idle_connections()
+
+    return await sync_to_async(run, thread_sensitive=False)()
 
 
 class _EveryAlias(set[str]):
@@ -151,20 +195,50 @@ def never_atomic[V](view: V) -> V:
     return view
 
 
+def json_error(exc: ApiError) -> JsonResponse:
+    return JsonResponse({"detail": exc.detail}, status=exc.status, headers=exc.headers)
+
+
+# Django's CSRF middleware would answer a POST here with its HTML page; these GET-only views
+# answer 405 in JSON, and DRF's session authentication still checks CSRF for unsafe methods.
+@csrf_exempt
 @never_atomic
 async def job_result(request: HttpRequest, job_id: str) -> HttpResponse:
-    """GET /jobs/{id}/result?timeout=N: waits in a pool thread, holding no DB connection of
-    the request's while it waits (a plain async view: DRF has none)."""
+    """GET /jobs/{id}/result?timeout=N: waits on the event loop, holding no thread and no
+    DB connection between its reads of the job (a plain async view: DRF has none)."""
     gate = JobResultGate()
     refusal = await sync_to_async(gate.refusal)(request)
     if refusal is not None:
         return refusal
     if request.method != "GET":
-        return JsonResponse({"detail": f'Method "{request.method}" not allowed.'}, status=405)
+        return private(JsonResponse({"detail": f'Method "{request.method}" not allowed.'},
+                                    status=405, headers={"Allow": "GET"}))
     try:
         timeout = endpoints.timeout_param(request.GET)
         await sync_to_async(endpoints.close_idle_connections)()
-        body = await sync_to_async(_wait, thread_sensitive=False)(gate.queue, job_id, timeout)
+        body = await endpoints.await_result(gate.queue, job_id, timeout, off_loop)
     except ApiError as exc:
-        return JsonResponse({"detail": exc.detail}, status=exc.status)
-    return JsonResponse(body)
+        return private(json_error(exc))
+    return private(JsonResponse(body))
+
+
+# Never routed to: describes the async view to OpenAPI generators (which see DRF classes).
+class JobResultSchema(TaskitoAPIView):
+    """{id, status, result, error}, after waiting up to `timeout` seconds for the job."""
+
+    route = "job_result"
+
+    @documented(s.JobResultSerializer, params=TIMEOUT, not_found=True, bad_request=True,
+                extra={503: s.DetailSerializer})
+    def get(self, request: Request, job_id: str) -> Response:
+        raise NotImplementedError  # pragma: no cover
+
+
+def describe[V](view: V, schema: type[APIView]) -> V:
+    """Give an async view the DRF class that documents it, so drf-spectacular lists it."""
+    view.cls = schema  # type: ignore[attr-defined]
+    view.initkwargs = {}  # type: ignore[attr-defined]
+    return view
+
+
+describe(job_result, JobResultSchema)

@@ -22,18 +22,28 @@ from asgiref.sync import sync_to_async
 from django.core import signing
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.views.decorators.csrf import csrf_exempt
 
 from taskito import queue as default_queue
 from taskito.conf import taskito_settings
 from taskito.contrib.endpoints import (
     ApiError,
     close_idle_connections,
+    echo,
     event_is_terminal,
     flag_param,
     is_terminal,
     progress_event,
 )
-from taskito.contrib.rest.views import JobResultGate, never_atomic
+from taskito.contrib.rest import serializers as s
+from taskito.contrib.rest.schema import PARTIAL, documented, stream_response
+from taskito.contrib.rest.views import (
+    JobResultGate,
+    TaskitoAPIView,
+    describe,
+    never_atomic,
+    private,
+)
 from taskito.contrib.sse import channel_for, read_token
 from taskito.contrib.sse.publisher import uses_redis
 from taskito.contrib.sse.relay import State, relay
@@ -49,8 +59,8 @@ RECHECK = 5.0
 FOREIGN_PARAMS = ("es-meta", "channel", "link", "recover")
 
 
-def _detail(status: int, detail: str) -> JsonResponse:
-    return JsonResponse({"detail": detail}, status=status)
+def _detail(status: int, detail: str, **headers: str) -> HttpResponse:
+    return private(JsonResponse({"detail": detail}, status=status, headers=headers))
 
 
 def _refusal(request: HttpRequest, job_id: str) -> HttpResponse | None:
@@ -69,7 +79,7 @@ def _refusal(request: HttpRequest, job_id: str) -> HttpResponse | None:
             if as_uuid(signed) is not None and as_uuid(signed) == as_uuid(job_id):
                 return None
             why = "the progress token is for another job"
-    refusal = JobResultGate().refusal(request)
+    refusal = JobResultGate(route="job_progress").refusal(request)
     if refusal is not None and why:
         return _detail(403, why)
     return refusal
@@ -250,7 +260,7 @@ def _open(request: HttpRequest, channel: str) -> HttpResponse:
     return response
 
 
-def _refused_by_eventstream(response: HttpResponse) -> JsonResponse:
+def _refused_by_eventstream(response: HttpResponse) -> HttpResponse:
     """django-eventstream's refusals (HTTP 200 plus a stream-error event, or a plain 400)
     as JSON errors."""
     text = response.content.decode(errors="replace")
@@ -265,6 +275,9 @@ def _refused_by_eventstream(response: HttpResponse) -> JsonResponse:
     return _detail(400, "the stream was refused")
 
 
+# GET only: a POST gets 405 in JSON, not the CSRF middleware's HTML page (DRF's session
+# authentication still checks CSRF for unsafe methods).
+@csrf_exempt
 @never_atomic
 async def progress(request: HttpRequest, job_id: str) -> HttpResponse:
     """The job's {"status", "progress"} events until a terminal status; with ?partial=1
@@ -275,7 +288,7 @@ async def progress(request: HttpRequest, job_id: str) -> HttpResponse:
     if refusal is not None:
         return refusal
     if request.method != "GET":
-        return _detail(405, f'Method "{request.method}" not allowed.')
+        return _detail(405, f'Method "{request.method}" not allowed.', Allow="GET")
     for name in FOREIGN_PARAMS:
         if name in request.GET:
             return _detail(400, f"{name} is not accepted by this stream")
@@ -286,10 +299,11 @@ async def progress(request: HttpRequest, job_id: str) -> HttpResponse:
     jid = as_uuid(job_id)
     state = None if jid is None else await _read(queue, jid)
     if jid is None or state is None:
-        return _detail(404, f"job {job_id} not found")
+        return _detail(404, f"job {echo(job_id)} not found")
     if is_terminal(state[0]):  # nothing more will happen: the state, and the end
-        return HttpResponse(_encode(_event(state, with_partial)),
-                            content_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+        return private(HttpResponse(_encode(_event(state, with_partial)),
+                                    content_type="text/event-stream",
+                                    headers={"Cache-Control": "no-cache"}))
     if not isinstance(request, ASGIRequest):
         return _detail(501, "progress streams need an ASGI server (uvicorn, daphne, ...); "
                             "this request came through WSGI")
@@ -298,6 +312,7 @@ async def progress(request: HttpRequest, job_id: str) -> HttpResponse:
     response = await sync_to_async(_open)(request, channel_for(jid))
     if isinstance(response, JsonResponse):
         return response
+    private(response)
     if not isinstance(response, StreamingHttpResponse):
         return _refused_by_eventstream(response)
     # Iterate django-eventstream's own generator (Django keeps it as `_iterator`; its
@@ -307,3 +322,19 @@ async def progress(request: HttpRequest, job_id: str) -> HttpResponse:
     response.streaming_content = ProgressStream(inner, queue, jid, use_relay=not uses_redis(),
                                                 with_partial=with_partial)
     return response
+
+
+# Never routed to: describes the async view to OpenAPI generators (which see DRF classes).
+class ProgressSchema(TaskitoAPIView):
+    """The job's {"status", "progress"} as server-sent events until a terminal status."""
+
+    route = "job_progress"
+
+    @documented(None, params=PARTIAL, not_found=True, bad_request=True,
+                extra={(200, "text/event-stream"): stream_response(),
+                       501: s.DetailSerializer})
+    def get(self, request: Any, job_id: str) -> Any:
+        raise NotImplementedError  # pragma: no cover
+
+
+describe(progress, ProgressSchema)

@@ -13,6 +13,8 @@ from django.db import DatabaseError, connections
 from taskito.conf import taskito_settings
 from taskito.queue import queue as default_queue
 from taskito.registry import registry
+from taskito.runtime import reloader
+from taskito.runtime.logs import apply_verbosity
 from taskito.runtime.worker import Worker
 
 
@@ -39,6 +41,9 @@ class Command(BaseCommand):
                             help="seconds to let running jobs finish after SIGTERM/SIGINT "
                                  "before putting them back to pending (default: TASKITO "
                                  "DRAIN_TIMEOUT, 30)")
+        parser.add_argument("--reload", action="store_true",
+                            help="development only: restart when a Python file changes, "
+                                 "after the running jobs finish (Django's autoreloader)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         queues = [q.strip() for q in options["queues"].split(",") if q.strip()] or None
@@ -49,14 +54,22 @@ class Command(BaseCommand):
             raise CommandError("--poll-interval must be > 0")
         if options["drain_timeout"] is not None and options["drain_timeout"] < 0:
             raise CommandError("--drain-timeout must be >= 0")
+        if options["reload"] and not reloader.is_reloader_child():
+            raise SystemExit(reloader.supervise())  # the worker runs in a child process
         self._check_database()
+        # -v 0/1/2/3 -> WARNING/INFO/DEBUG/DEBUG, unless LOGGING configures taskito's loggers
+        apply_verbosity(options["verbosity"])
         worker = Worker(default_queue, queues=queues, concurrency=options["concurrency"],
                         burst=options["burst"], max_jobs=options["max_jobs"],
                         worker_id=options["worker_id"], poll_interval=options["poll_interval"],
                         drain_timeout=options["drain_timeout"], pool=options["pool"])
-        self._install_signals(worker)
-        self._banner(worker)
-        processed = worker.run()
+        if options["reload"]:  # the signals are taken over once Django's reloader runs
+            self._banner(worker)
+            processed = reloader.run_reloading(worker, lambda: self._install_signals(worker))
+        else:
+            self._install_signals(worker)
+            self._banner(worker)
+            processed = worker.run()
         if worker.abandoned or worker.stuck:
             # Threads still run the jobs that were handed back; they cannot be stopped, and
             # their late results are fenced off, so leave without waiting for them.

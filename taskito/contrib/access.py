@@ -1,0 +1,61 @@
+"""Who may call which HTTP endpoint: the admin's rules, shared by DRF, FastAPI and the
+progress streams. Framework-free (Django's auth only), like taskito.contrib.endpoints.
+
+An endpoint needs what the admin asks for the same thing: an active staff user holding the
+model's view permission to read, and the permission of the matching admin action to act
+(cancel: `taskito.change_job`, retry a dead letter: `taskito.change_deadletter`).
+Superusers hold every permission."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from taskito.contrib.endpoints import ROUTES
+
+VIEW_JOB = "taskito.view_job"
+VIEW_DEAD_LETTER = "taskito.view_deadletter"
+
+#: route name (taskito.contrib.endpoints.ROUTES) -> the permission it needs
+PERMISSIONS: dict[str, str] = {
+    "stats": VIEW_JOB,
+    "stats_queues": VIEW_JOB,
+    "jobs": VIEW_JOB,
+    "job": VIEW_JOB,
+    "job_errors": VIEW_JOB,
+    "job_logs": VIEW_JOB,
+    "job_result": VIEW_JOB,
+    "job_progress": VIEW_JOB,
+    "job_cancel": "taskito.change_job",  # the admin's "Cancel selected jobs"
+    "dead_letters": VIEW_DEAD_LETTER,
+    "dead_letter_retry": "taskito.change_deadletter",  # "Retry selected dead letters"
+    "health": VIEW_JOB,
+    "readiness": VIEW_JOB,
+}
+assert set(PERMISSIONS) == set(ROUTES), "every route needs a permission"
+
+NOT_AUTHENTICATED = "Authentication credentials were not provided."
+NOT_STAFF = "You do not have permission to perform this action."
+
+
+def required_permission(route: str | None) -> str | None:
+    """The permission a route needs; None for a route that is not taskito's (then staff
+    status alone is checked)."""
+    return PERMISSIONS.get(route) if route is not None else None
+
+
+def refusal(user: Any, route: str | None) -> tuple[int, str] | None:
+    """(HTTP status, detail) when `user` may not call `route`, else None. Anonymous users
+    get 403 (what DRF answers with its default, session-first authentication)."""
+    if user is None or not user.is_authenticated:
+        return 403, NOT_AUTHENTICATED
+    if not (user.is_active and user.is_staff):
+        return 403, NOT_STAFF
+    perm = required_permission(route)
+    if perm is not None and not user.has_perm(perm):
+        return 403, f"You need the {perm} permission for this."
+    return None
+
+
+def allowed(user: Any, route: str | None) -> bool:
+    """Whether `user` may call the route named `route` (see `refusal`)."""
+    return refusal(user, route) is None

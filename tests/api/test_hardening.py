@@ -1,0 +1,197 @@
+"""No 5xx for a client's input, on both surfaces: bounded integers, cut echoes, NUL in
+filters, trailing slashes, wrong methods; result waits that hold no thread, with a cap."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+import pytest
+
+from taskito.contrib import endpoints, waits
+from tests.api.conftest import PREFIX
+from tests.testapp import tasks
+
+pytestmark = pytest.mark.django_db(transaction=True)  # FastAPI's threads need committed rows
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def both(api: Any, fastapi_client: Any, path: str) -> tuple[int, Any]:
+    drf, fast = api.get(PREFIX + path), fastapi_client.get(PREFIX + path)
+    assert (drf.status_code, drf.json()) == (fast.status_code, fast.json()), path
+    return drf.status_code, drf.json()
+
+
+@pytest.mark.parametrize(("path", "name"), [
+    ("/jobs?offset=9223372036854775808", "offset"),
+    ("/jobs?offset=9223372036854775807", "offset"),
+    (f"/jobs?offset={endpoints.MAX_OFFSET + 1}", "offset"),
+    ("/jobs?limit=" + "9" * 5000, "limit"),
+    ("/jobs?offset=1_0", "offset"),
+    ("/jobs?limit=%C2%B2", "limit"),  # a superscript two: a digit to str.isdigit, not int()
+    ("/dead-letters?offset=9223372036854775808", "offset"),
+    ("/dead-letters?limit=-9223372036854775809", "limit"),
+    ("/jobs?queue=a%00b", "queue"),
+    ("/jobs?task_name=" + "x" * 256, "task_name"),
+    ("/jobs?status=" + "x" * 20_000, "status"),
+    (f"/jobs/{uuid.uuid4()}/result?timeout=1e400", "timeout"),
+    (f"/jobs/{uuid.uuid4()}/progress?partial=" + "y" * 1000, "partial"),
+])
+def test_out_of_range_input_is_400_naming_it(api, fastapi_client, path, name):
+    if path.endswith(("/progress",)) or "/progress?" in path:
+        drf = api.get(PREFIX + path)
+        with fastapi_client.stream("GET", PREFIX + path) as fast:
+            fast.read()
+            assert (drf.status_code, fast.status_code) == (400, 400)
+        detail = drf.json()["detail"]
+    else:
+        status, body = both(api, fastapi_client, path)
+        assert status == 400
+        detail = body["detail"]
+    assert detail.startswith(f"{name} must be")
+    assert len(detail) < 200
+
+
+def test_the_largest_offset_is_an_empty_page(api, fastapi_client, completed_job):
+    completed_job()
+    assert both(api, fastapi_client, f"/jobs?offset={endpoints.MAX_OFFSET}") == (200, [])
+    assert both(api, fastapi_client,
+                f"/dead-letters?offset={endpoints.MAX_OFFSET}") == (200, [])
+
+
+def test_errors_cut_what_they_echo(api, fastapi_client):
+    long_id = "j" * 20_000  # httpx refuses URLs past 64 KB
+    for path in (f"/jobs/{long_id}", f"/jobs/{long_id}/errors", f"/jobs/{long_id}/result",
+                 f"/jobs/{long_id}/cancel", f"/dead-letters/{long_id}/retry"):
+        method = "post" if path.endswith(("cancel", "retry")) else "get"
+        drf = getattr(api, method)(PREFIX + path)
+        fast = getattr(fastapi_client, method)(PREFIX + path)
+        assert drf.status_code == fast.status_code == 404
+        assert drf.json() == fast.json()
+        assert len(drf.content) < 200 and drf.json()["detail"].endswith("... not found")
+
+
+def test_a_trailing_slash_answers_the_same_json(api, fastapi_client, make_jobs):
+    jobs = make_jobs()
+    for path in ("/stats", "/stats/queues", "/jobs?limit=2", f"/jobs/{jobs.completed.id}",
+                 f"/jobs/{jobs.dead.id}/errors", f"/jobs/{jobs.completed.id}/logs",
+                 f"/jobs/{jobs.completed.id}/result", "/dead-letters", "/health",
+                 "/readiness", f"/jobs/{uuid.uuid4()}", "/jobs?limit=0"):
+        plain = both(api, fastapi_client, path)
+        base, _, query = path.partition("?")
+        slashed = both(api, fastapi_client, base + "/" + ("?" + query if query else ""))
+        assert plain == slashed, path
+    drf = api.post(f"{PREFIX}/jobs/{jobs.pending.id}/cancel/")
+    assert drf.json() == {"cancelled": True}
+
+
+def test_fastapi_wrong_methods_are_json_405_even_with_an_app_behind(queue):
+    """The example mounts Django behind FastAPI: a wrong method must not fall through to
+    Django's HTML 404."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+    from starlette.responses import HTMLResponse
+
+    from taskito.contrib.fastapi import TaskitoRouter
+
+    app = FastAPI()
+    app.include_router(TaskitoRouter(queue), prefix=PREFIX)
+
+    async def fallback(scope: Any, receive: Any, send: Any) -> None:
+        await HTMLResponse("<h1>Not Found</h1>", status_code=404)(scope, receive, send)
+
+    app.mount("/", fallback)
+    client = TestClient(app)
+    for method, path, allow in (("POST", "/stats", "GET"), ("DELETE", "/jobs/x", "GET"),
+                                ("GET", "/jobs/x/cancel", "POST"), ("PUT", "/health/", "GET"),
+                                ("PATCH", "/jobs/x/progress", "GET")):
+        response = client.request(method, PREFIX + path)
+        assert response.status_code == 405, path
+        assert response.json() == {"detail": f'Method "{method}" not allowed.'}
+        assert response.headers["allow"] == allow
+
+
+# -- result waits ---------------------------------------------------------------------------------
+@pytest.fixture
+def asgi_clients(queue: Any) -> Any:
+    """(DRF's ASGI client, FastAPI's ASGI client): requests served on the test's own loop."""
+    import httpx
+    from django.test import AsyncClient
+    from fastapi import FastAPI
+
+    from taskito.contrib.fastapi import TaskitoRouter
+
+    app = FastAPI()
+    app.include_router(TaskitoRouter(queue), prefix=PREFIX)
+    return AsyncClient(), httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                            base_url="http://testserver")
+
+
+async def until(condition: Any, timeout: float = 10.0) -> None:
+    """Wait on the loop until `condition()` holds; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
+@pytest.mark.anyio
+async def test_50_concurrent_waits_leave_stats_fast(asgi_clients, staff, settings):
+    """50 waits on jobs that do not finish, on each surface; meanwhile /stats answers in
+    well under 100 ms (a thread per wait made the 7th DRF wait queue, and FastAPI's stats
+    take seconds)."""
+    from asgiref.sync import sync_to_async
+
+    django_client, fast = asgi_clients
+    await django_client.aforce_login(staff)
+    job = await sync_to_async(tasks.add.apply_async)(args=(1, 2), delay=3600)
+    url = f"{PREFIX}/jobs/{job.id}/result?timeout=3"
+
+    async def timed(get: Any, path: str) -> float:
+        started = time.monotonic()
+        response = await get(path)
+        assert response.status_code == 200, response.content
+        return time.monotonic() - started
+
+    for get in (django_client.get, fast.get):
+        started = time.monotonic()
+        pending = [asyncio.ensure_future(get(url)) for _ in range(50)]
+        await until(lambda: waits.slots.active == 50)
+        assert not any(w.done() for w in pending)
+        stats = [await timed(get, f"{PREFIX}/stats") for _ in range(5)]
+        assert sorted(stats)[2] < 0.1, stats
+        answers = await asyncio.gather(*pending)
+        # all together: six at a time (a thread each) would take 9 rounds of 3 s
+        assert time.monotonic() - started < 3 + 6
+        assert {a.json()["status"] for a in answers} == {"pending"}
+    await fast.aclose()
+
+
+@pytest.mark.anyio
+async def test_waits_past_the_cap_are_503_with_retry_after(asgi_clients, staff, settings):
+    from asgiref.sync import sync_to_async
+
+    settings.TASKITO = {**settings.TASKITO, "RESULT_WAIT_LIMIT": 2}
+    django_client, fast = asgi_clients
+    await django_client.aforce_login(staff)
+    job = await sync_to_async(tasks.add.apply_async)(args=(1, 2), delay=3600)
+    url = f"{PREFIX}/jobs/{job.id}/result?timeout=1"
+    held = [asyncio.ensure_future(django_client.get(url)), asyncio.ensure_future(fast.get(url))]
+    await until(lambda: waits.slots.active == 2)
+    for get in (django_client.get, fast.get):
+        refused = await get(url)
+        assert refused.status_code == 503
+        assert refused.headers["Retry-After"] == "1"
+        assert "result waits" in refused.json()["detail"]
+        now = await get(f"{PREFIX}/jobs/{job.id}/result")  # timeout=0 takes no slot
+        assert now.status_code == 200
+    assert [r.status_code for r in await asyncio.gather(*held)] == [200, 200]
+    assert waits.slots.active == 0
+    assert (await fast.get(url.replace("timeout=1", "timeout=0.05"))).status_code == 200
+    await fast.aclose()
