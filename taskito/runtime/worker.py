@@ -19,7 +19,6 @@ from django.utils import timezone
 
 from taskito.conf import taskito_settings
 from taskito.engine import ClaimedJob, Engine, Outcome, OutcomeKind
-from taskito.engine.attempts import log_received
 from taskito.queue import Queue
 from taskito.queue import queue as default_queue
 from taskito.runtime.executor import Executor
@@ -109,7 +108,7 @@ class Worker:
         write their outcomes; returns how many ran. `now` lets tests move the clock."""
         jobs = self.engine.claim(worker_id=self.worker_id, limit=self.concurrency,
                                  queues=self.queues, now=now)
-        jobs = admit(self.engine, jobs, now, self.unknown_tasks)
+        jobs = self.engine.screen(jobs, now, self.unknown_tasks)
         executor = Executor(self.queue, manage_connections=False)
         outcomes = [executor(job, now=now) for job in jobs]
         self.engine.finish(outcomes, now=now)
@@ -135,22 +134,6 @@ class Worker:
         finally:
             loop.close()
         return self.processed
-
-
-def admit(engine: Engine, jobs: list[ClaimedJob], now: datetime | None = None,
-          warned: set[str] | None = None) -> list[ClaimedJob]:
-    """The claimed jobs that rate and concurrency limits let run now; the others go back to
-    pending until their time (as do, for a grace period, jobs of tasks this process does not
-    know: see `Engine.hold_unknown`)."""
-    jobs = engine.hold_unknown(jobs, now, warned)
-    if any(engine.needs_admission(job) for job in jobs):
-        limited = [job for job in jobs if engine.needs_admission(job)]
-        run, later = engine.admit(limited, now)
-        engine.defer(later)
-        allowed = {job.id for job in run}
-        jobs = [job for job in jobs if job.id in allowed or not engine.needs_admission(job)]
-    log_received(jobs)
-    return jobs
 
 
 class _Loop:
@@ -284,7 +267,7 @@ class _Loop:
         limit = free if w.max_jobs is None else min(free, w.max_jobs - w.claimed)
         try:
             jobs = w.engine.claim(worker_id=w.worker_id, limit=limit, queues=w.queues)
-            jobs = admit(w.engine, jobs, warned=w.unknown_tasks)
+            jobs = w.engine.screen(jobs, warned=w.unknown_tasks)
         except DatabaseError as exc:
             self._db_error("claim", exc)
             return False, 0
