@@ -284,10 +284,10 @@ def run_attempt(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     ctx = _current.get()
     if ctx is None:
         raise RuntimeError("a Django task job runs inside a taskito worker only")
-    row = read_row(ctx.queue, ctx.id)
+    row = read_row(ctx.engine.queue, ctx.id)
     if row is None:
         raise RuntimeError(f"job {ctx.id} vanished while it was starting")
-    result = to_result(ctx.queue, row)
+    result = to_result(ctx.engine.queue, row)
     task_started.send(sender=_sender(result.backend), task_result=result)
     task = result.task
     if task.takes_context:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, cast
 
 from taskito.conf import taskito_settings
-from taskito.db import Backend, get_backend
+from taskito.db import Dialect, get_dialect
 from taskito.serialization import UNSET
 
 if TYPE_CHECKING:
@@ -71,8 +71,8 @@ class QueueBase:
         return float(self._poll_interval or taskito_settings.POLL_INTERVAL)
 
     @property
-    def backend(self) -> Backend:
-        return get_backend(self.using)
+    def dialect(self) -> Dialect:
+        return get_dialect(self.using)
 
     # -- models (imported late: a Queue may be built before the app registry is ready) -----
     @property

@@ -13,7 +13,7 @@ from taskito.exceptions import SoftTimeoutError, TaskCancelledError
 from taskito.serialization import UNSET, dumps
 
 if TYPE_CHECKING:
-    from taskito.queue import Queue
+    from taskito.engine import Engine
 
 logger = logging.getLogger("taskito.task")
 
@@ -24,7 +24,7 @@ LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 class JobContext:
     """The running attempt: set by the worker around each task call."""
 
-    queue: Queue
+    engine: Engine
     id: uuid.UUID
     task_name: str
     queue_name: str
@@ -79,7 +79,7 @@ class CurrentJob:
             raise ValueError(f"progress must be from 0 to 100, not {progress!r}")
         ctx = self._ctx
         if ctx is not None:
-            ctx.queue.set_progress(ctx.id, ctx.token, int(progress), partial)
+            ctx.engine.set_progress(ctx.id, ctx.token, int(progress), partial)
         elif partial is not UNSET:
             dumps(partial, "partial result")  # called inline: the same error as in a worker
 
@@ -92,12 +92,12 @@ class CurrentJob:
         logger.log(logging.getLevelNamesMapping()[level.upper()], "%s job=%s",
                    message, ctx.id if ctx else None)
         if ctx is not None:
-            ctx.queue.add_log(ctx.id, ctx.task_name, level, str(message), extra)
+            ctx.engine.add_log(ctx.id, ctx.task_name, level, str(message), extra)
 
     def check_cancelled(self) -> None:
         """Raise TaskCancelledError if someone asked to cancel this running job."""
         ctx = self._ctx
-        if ctx is not None and ctx.queue.is_cancel_requested(ctx.id):
+        if ctx is not None and ctx.engine.is_cancel_requested(ctx.id):
             exc = TaskCancelledError(f"job {ctx.id} was cancelled while running")
             exc.job_id = ctx.id  # tells the worker it is this job's own cancellation
             raise exc

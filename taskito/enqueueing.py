@@ -15,7 +15,6 @@ from django.utils import timezone
 from taskito import signals
 from taskito.base import QueueBase
 from taskito.conf import taskito_settings
-from taskito.db.base import DEPENDENCY, JOB
 from taskito.exceptions import DependencyError
 from taskito.ids import new_id
 from taskito.registry import TaskSpec, registry
@@ -123,13 +122,13 @@ class EnqueueMixin(QueueBase):
             expires_at = scheduled + timedelta(seconds=_number("expires", expires))
         ttl = pick(result_ttl, "result_ttl")
         ttl_s = None if ttl is None else round(_number("result_ttl", ttl))
-        backend = self.backend
+        dialect = self.dialect
         return Plan(
             task_name=task_name, queue=queue, priority=priority, max_retries=max_retries,
             timeout_ms=_ms("timeout", timeout),
             soft_timeout_ms=_ms("soft_timeout", pick(soft_timeout, "soft_timeout")),
-            created_at=backend.dt(now), scheduled_at=backend.dt(scheduled),
-            expires_at=backend.dt(expires_at), result_ttl=ttl_s,
+            created_at=dialect.dt(now), scheduled_at=dialect.dt(scheduled),
+            expires_at=dialect.dt(expires_at), result_ttl=ttl_s,
             metadata=None if metadata is None else dumps(metadata, "metadata"),
             dependencies=_job_ids(depends_on),
         )
@@ -143,7 +142,7 @@ class EnqueueMixin(QueueBase):
             cached = self.plan(task_name, spec)
             self._plans = {k: v for k, v in self._plans.items() if k[1] == key[1]}
             self._plans[key] = cached
-        at = self.backend.dt(timezone.now())
+        at = self.dialect.dt(timezone.now())
         return Plan(cached.task_name, cached.queue, cached.priority, cached.max_retries,
                     cached.timeout_ms, cached.soft_timeout_ms, at, at, None, cached.result_ttl,
                     None, [])
@@ -152,7 +151,7 @@ class EnqueueMixin(QueueBase):
             unique_key: str | None = None) -> tuple[Any, ...]:
         """One job's values in INSERT_COLUMNS order."""
         return (
-            self.backend.uid(job_id), plan.queue, plan.task_name, args, kwargs, 0,
+            self.dialect.uid(job_id), plan.queue, plan.task_name, args, kwargs, 0,
             plan.priority, 0, 0, 0, plan.max_retries, plan.timeout_ms, plan.soft_timeout_ms,
             plan.created_at, plan.scheduled_at, plan.expires_at, plan.result_ttl, unique_key,
             plan.metadata, False, bool(plan.dependencies),
@@ -180,7 +179,7 @@ class EnqueueMixin(QueueBase):
             args_json, kwargs_json = EMPTY_ARGS, EMPTY_KWARGS
         if unique_key is None and not plan.dependencies:
             job_id = new_id()
-            self.backend.insert_jobs([self.row(plan, job_id, args_json, kwargs_json)])
+            self.dialect.insert_jobs([self.row(plan, job_id, args_json, kwargs_json)])
             if signals.job_enqueued.has_listeners():
                 self._after_enqueue(plan, [job_id])
             return self.handle(job_id)
@@ -189,7 +188,7 @@ class EnqueueMixin(QueueBase):
         with transaction.atomic(using=self.using):
             if unique_key is None:
                 job_id = new_id()
-                self.backend.insert_jobs([self.row(plan, job_id, args_json, kwargs_json)])
+                self.dialect.insert_jobs([self.row(plan, job_id, args_json, kwargs_json)])
             else:
                 job_id, created = self._insert_unique(plan, args_json, kwargs_json, unique_key)
                 if not created:
@@ -207,15 +206,12 @@ class EnqueueMixin(QueueBase):
         PostgreSQL; if the holder finishes between our insert and our look-up, try again."""
         for _ in range(20):
             job_id = new_id()
-            if self.backend.insert_unique_job(self.row(plan, job_id, args_json, kwargs_json,
+            if self.dialect.insert_unique_job(self.row(plan, job_id, args_json, kwargs_json,
                                                        key)):
                 return job_id, True
-            with self.backend.connection.cursor() as cursor:
-                cursor.execute(f"SELECT id FROM {JOB} WHERE unique_key = %s AND status IN (0, 1)",
-                               [key])
-                hit = cursor.fetchone()
-            if hit is not None:
-                return self.backend.to_uuid(hit[0]), False
+            holder = self.dialect.active_unique(key)
+            if holder is not None:
+                return holder, False
         raise RuntimeError(f"could not enqueue unique_key {key!r}: it keeps changing hands")
 
     def _check_dependencies(self, ids: Sequence[uuid.UUID]) -> None:
@@ -235,12 +231,7 @@ class EnqueueMixin(QueueBase):
     def _insert_dependencies(self, job_id: uuid.UUID, ids: Sequence[uuid.UUID]) -> None:
         if not ids:
             return
-        uid = self.backend.uid
-        with self.backend.connection.cursor() as cursor:
-            cursor.executemany(
-                f"INSERT INTO {DEPENDENCY} (job_id, depends_on_id) VALUES (%s, %s)",
-                [(uid(job_id), uid(dep)) for dep in ids],
-            )
+        self.dialect.insert_dependencies(job_id, ids)
 
     def enqueue_many(self, task_name: str | Task[Any, Any], args_list: Iterable[Iterable[Any]],
                      kwargs_list: Iterable[Mapping[str, Any] | None] | None = None,
@@ -273,7 +264,7 @@ class EnqueueMixin(QueueBase):
             ids.append(job_id)
             rows.append(self.row(plan, job_id, args_json, kwargs_json))
         with transaction.atomic(using=self.using):  # write first (see enqueue)
-            self.backend.insert_jobs(rows)
+            self.dialect.insert_jobs(rows)
             self._check_dependencies(plan.dependencies)
             for job_id in ids if plan.dependencies else ():
                 self._insert_dependencies(job_id, plan.dependencies)
@@ -287,8 +278,8 @@ class EnqueueMixin(QueueBase):
 
         def send() -> None:
             for job_id in ids:
-                signals.job_enqueued.send(sender=self.__class__, job_id=job_id,
-                                          task_name=plan.task_name, queue=plan.queue)
+                signals.send_guarded(signals.job_enqueued, sender=self.__class__,
+                                     job_id=job_id, task_name=plan.task_name, queue=plan.queue)
 
         transaction.on_commit(send, using=self.using)
 

@@ -10,7 +10,7 @@ from django.db.models import Avg, Count, Max, Min, Q
 from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
-from taskito.enqueueing import EnqueueMixin
+from taskito.base import QueueBase
 from taskito.ids import as_uuid
 from taskito.presenters import dead_letter_dict, error_dict, log_dict
 from taskito.result import FIELDS, JobResult
@@ -32,7 +32,7 @@ def _page(limit: Any, offset: Any, max_limit: int = 1000) -> tuple[int, int]:
     return limit, offset
 
 
-class InspectionMixin(EnqueueMixin):
+class InspectionMixin(QueueBase):
     """Everything that reads without changing anything."""
 
     def counts(self, queue: str | None = None) -> dict[tuple[str, int], int]:
@@ -174,3 +174,29 @@ class InspectionMixin(EnqueueMixin):
             ok, failed = counts.get(minute, (0, 0))
             timeline.append({"minute": minute, "succeeded": ok, "failed": failed})
         return timeline
+
+    def job_dag(self, job_id: Any) -> dict[str, Any]:
+        """The dependency graph around a job: every job reachable through depends_on links
+        in either direction, as {"nodes": [{id, task_name, status}], "edges": [[from, to]]}
+        where an edge means "to depends on from"."""
+        root = as_uuid(job_id)
+        if root is None:
+            return {"nodes": [], "edges": []}
+        seen = {root}
+        edges: set[tuple[uuid.UUID, uuid.UUID]] = set()
+        frontier = [root]
+        links = self.dependency_model.objects.using(self.using)
+        while frontier:
+            rows = list(links.filter(job_id__in=frontier).values_list("depends_on_id", "job_id"))
+            rows += list(links.filter(depends_on_id__in=frontier)
+                         .values_list("depends_on_id", "job_id"))
+            edges.update(rows)
+            frontier = [n for pair in rows for n in pair if n not in seen]
+            seen.update(frontier)
+        nodes = (self.job_model.objects.using(self.using).filter(id__in=seen)
+                 .values("id", "task_name", "status"))
+        return {
+            "nodes": [{"id": str(n["id"]), "task_name": n["task_name"],
+                       "status": JobStatus(n["status"]).label} for n in nodes],
+            "edges": sorted([str(a), str(b)] for a, b in edges),
+        }

@@ -3,38 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
-from taskito.db.base import DEAD_LETTER, DEPENDENCY, JOB, JOB_ERROR, METRIC, QUEUE_STATE
+from taskito.base import QueueBase
 from taskito.exceptions import JobNotFound
 from taskito.ids import as_uuid, new_id
-from taskito.inspection import InspectionMixin
 from taskito.result import JobResult
 from taskito.states import JobStatus
 
 PURGE_BATCH = 1000
-# Columns of a copied job (in INSERT_COLUMNS order): a fresh pending job with the source's
-# task, arguments and options; the parameters are new id, created, scheduled, cancel, deps.
-_COPY_FROM_JOB = (
-    "%s, queue, task_name, args, kwargs, 0, priority, 0, 0, 0, max_retries, timeout_ms, "
-    "soft_timeout_ms, %s, %s, NULL, result_ttl, NULL, metadata, %s, %s")
-_COPY_FROM_DEAD = (
-    "%s, queue, task_name, args, kwargs, 0, priority, 0, 0, 0, max_retries, timeout_ms, "
-    "NULL, %s, %s, NULL, NULL, NULL, metadata, %s, %s")
-_CHILDREN = (
-    f"DELETE FROM {JOB_ERROR} WHERE job_id IN ({{marks}})",
-    "DELETE FROM taskito_task_log WHERE job_id IN ({marks})",
-    f"DELETE FROM {METRIC} WHERE job_id IN ({{marks}})",
-    f"DELETE FROM {DEPENDENCY} WHERE job_id IN ({{marks}}) OR depends_on_id IN ({{marks}})",
-    "DELETE FROM taskito_replay_history WHERE original_job_id IN ({marks}) "
-    "OR replay_job_id IN ({marks})",
-    f"DELETE FROM {JOB} WHERE id IN ({{marks}})",
-)
 
 
 def _seconds(name: str, value: Any) -> float:
@@ -43,7 +25,7 @@ def _seconds(name: str, value: Any) -> float:
     return float(value)
 
 
-class OperationsMixin(InspectionMixin):
+class OperationsMixin(QueueBase):
     """State changes an operator (or an admin action, or a REST call) asks for."""
 
     def cancel_job(self, job_id: Any) -> bool:
@@ -51,56 +33,13 @@ class OperationsMixin(InspectionMixin):
         jid = as_uuid(job_id)
         if jid is None:
             return False
-        now = self.backend.dt(timezone.now())
-        with transaction.atomic(using=self.using), self.backend.connection.cursor() as cursor:
-            cursor.execute(f"UPDATE {JOB} SET status = 5, completed_at = %s, error = %s "
-                           f"WHERE id = %s AND status = 0", [now, "cancelled",
-                                                             self.backend.uid(jid)])
-            if cursor.rowcount != 1:
+        d = self.dialect
+        now = timezone.now()
+        with transaction.atomic(using=self.using), d.cursor() as cursor:
+            if not d.cancel_pending(cursor, jid, now, "cancelled"):
                 return False
-            self.backend.notify_finished(cursor, [jid])
-            self.cancel_dependents([jid], f"dependency cancelled: {jid}")
+            d.cancel_dependents(cursor, [jid], now, f"dependency cancelled: {jid}")
         return True
-
-    def cancel_dependents(self, roots: Sequence[uuid.UUID], reason: str) -> int:
-        """Cancel the pending jobs that wait (directly or not) on `roots`."""
-        b = self.backend
-        now = b.dt(timezone.now())
-        total = 0
-        frontier = list(roots)
-        with b.connection.cursor() as cursor:
-            while frontier:
-                marks = ", ".join(["%s"] * len(frontier))
-                cursor.execute(
-                    f"SELECT d.job_id FROM {DEPENDENCY} d JOIN {JOB} j ON j.id = d.job_id "
-                    f"WHERE d.depends_on_id IN ({marks}) AND j.status = 0",
-                    [b.uid(i) for i in frontier])
-                children = list(dict.fromkeys(b.to_uuid(r[0]) for r in cursor.fetchall()))
-                if not children:
-                    break
-                cursor.executemany(
-                    f"UPDATE {JOB} SET status = 5, completed_at = %s, error = %s "
-                    f"WHERE id = %s AND status = 0",
-                    [(now, reason, b.uid(c)) for c in children])
-                b.notify_finished(cursor, children)
-                total += len(children)
-                frontier = children
-        return total
-
-    def expire_due(self, now: datetime | None = None) -> int:
-        """Cancel pending jobs whose `expires` time has passed (error "expired"), and their
-        pending dependents; returns how many expired. Workers call this about every second."""
-        b = self.backend
-        at = b.dt(now or timezone.now())
-        with transaction.atomic(using=self.using), b.connection.cursor() as cursor:
-            cursor.execute(f"UPDATE {JOB} SET status = 5, error = %s, completed_at = %s "
-                           f"WHERE status = 0 AND expires_at IS NOT NULL AND expires_at <= %s "
-                           f"RETURNING id", ["expired", at, at])
-            expired = [b.to_uuid(r[0]) for r in cursor.fetchall()]
-            b.notify_finished(cursor, expired)
-            for jid in expired:
-                self.cancel_dependents([jid], f"dependency cancelled: {jid}")
-        return len(expired)
 
     def cancel_running_job(self, job_id: Any) -> bool:
         """Ask a running job to stop: `current_job.check_cancelled()` raises in the task."""
@@ -116,14 +55,12 @@ class OperationsMixin(InspectionMixin):
         if did is None:
             raise JobNotFound(f"dead letter {dead_id} does not exist")
         new = new_id()
-        b = self.backend
+        d = self.dialect
         # Copy, then delete: both statements write, so the transaction holds the write lock
         # from its first statement (a deferred SQLite transaction that read first could not).
-        with transaction.atomic(using=self.using), b.connection.cursor() as cursor:
-            copied = b.copy_job(cursor, f"SELECT {_COPY_FROM_DEAD} FROM {DEAD_LETTER} "
-                                        f"WHERE id = %s", self._copy_params(new, did))
-            cursor.execute(f"DELETE FROM {DEAD_LETTER} WHERE id = %s", [b.uid(did)])
-            if not copied or cursor.rowcount != 1:  # unknown, or retried a moment ago
+        with transaction.atomic(using=self.using), d.cursor() as cursor:
+            copied = d.copy_job(cursor, new=new, source=did, at=timezone.now(), from_dead=True)
+            if not d.delete_dead_letter(cursor, did) or not copied:  # unknown, or just retried
                 raise JobNotFound(f"dead letter {dead_id} does not exist")
         return new
 
@@ -140,19 +77,13 @@ class OperationsMixin(InspectionMixin):
         if jid is None:
             raise JobNotFound(f"job {job_id} does not exist")
         new = new_id()
-        b = self.backend
-        with transaction.atomic(using=self.using), b.connection.cursor() as cursor:
-            copied = b.copy_job(cursor, f"SELECT {_COPY_FROM_JOB} FROM {JOB} WHERE id = %s",
-                                self._copy_params(new, jid))
-            if not copied:
+        d = self.dialect
+        with transaction.atomic(using=self.using), d.cursor() as cursor:
+            if not d.copy_job(cursor, new=new, source=jid, at=timezone.now()):
                 raise JobNotFound(f"job {job_id} does not exist")
             self.replay_model.objects.using(self.using).create(
                 original_job_id=jid, replay_job_id=new, replayed_at=timezone.now())
         return self.handle(new)
-
-    def _copy_params(self, new: uuid.UUID, source: uuid.UUID) -> list[Any]:
-        now = self.backend.dt(timezone.now())
-        return [self.backend.uid(new), now, now, False, False, self.backend.uid(source)]
 
     def purge_completed(self, older_than: float = 86400) -> int:
         """Delete completed jobs finished more than `older_than` seconds ago, with their
@@ -184,18 +115,14 @@ class OperationsMixin(InspectionMixin):
         Each batch is its own transaction, so a purge of 100,000 jobs never holds the write
         lock for long."""
         total = 0
-        b = self.backend
+        d = self.dialect
         query: Any = ids_query
         while True:
-            ids = [b.uid(b.to_uuid(i)) for i in query[:PURGE_BATCH]]
+            ids = list(query[:PURGE_BATCH])
             if not ids:
                 return total
-            marks = ", ".join(["%s"] * len(ids))
-            with transaction.atomic(using=self.using), b.connection.cursor() as cursor:
-                for sql in _CHILDREN:
-                    sql = sql.format(marks=marks)
-                    cursor.execute(sql, ids * sql.count("IN ("))
-                total += cursor.rowcount
+            with transaction.atomic(using=self.using), d.cursor() as cursor:
+                total += d.delete_jobs(cursor, ids)
             if len(ids) < PURGE_BATCH:
                 return total
 
@@ -211,12 +138,7 @@ class OperationsMixin(InspectionMixin):
     def _set_paused(self, name: str, paused: bool) -> None:
         if not isinstance(name, str) or not name:
             raise ValueError(f"queue name must be a non-empty string, not {name!r}")
-        with self.backend.connection.cursor() as cursor:  # one upsert statement
-            cursor.execute(
-                f"INSERT INTO {QUEUE_STATE} (name, paused, updated_at) VALUES (%s, %s, %s) "
-                f"ON CONFLICT (name) DO UPDATE SET paused = excluded.paused, "
-                f"updated_at = excluded.updated_at",
-                [name, paused, self.backend.dt(timezone.now())])
+        self.dialect.set_paused(name, paused, timezone.now())
 
     def paused_queues(self) -> list[str]:
         return list(self.queue_state_model.objects.using(self.using).filter(paused=True)

@@ -1,26 +1,25 @@
-"""`Queue`: the only code that changes job rows. Its verbs live in mixins by concern."""
+"""`Queue`: the user's verbs (define tasks, enqueue, inspect, operate), as sibling mixins over
+one QueueBase. What workers do to rows lives in `taskito.engine`."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from typing import Any, ParamSpec, TypeVar, overload
 
+from taskito.cron import validate_cron
 from taskito.enqueueing import EnqueueMixin
 from taskito.inspection import InspectionMixin
 from taskito.operations import OperationsMixin
 from taskito.registry import PeriodicSpec, build_spec, registry
-from taskito.schedules import validate_cron
-from taskito.scheduling import SchedulingMixin
 from taskito.serialization import dumps
 from taskito.task import Task
-from taskito.throttling import ThrottlingMixin
 from taskito.twins import async_twin
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 
-class Queue(ThrottlingMixin):
+class Queue(EnqueueMixin, InspectionMixin, OperationsMixin):
     """A queue over one database alias. Defaults come from keyword arguments, else from the
     TASKITO setting (read when first needed, never at import time)."""
 
@@ -80,7 +79,7 @@ class Queue(ThrottlingMixin):
     ajob_dependents = async_twin(InspectionMixin.job_dependents)
     aoldest_pending = async_twin(InspectionMixin.oldest_pending)
     athroughput = async_twin(InspectionMixin.throughput)
-    ajob_dag = async_twin(SchedulingMixin.job_dag)
+    ajob_dag = async_twin(InspectionMixin.job_dag)
     aenqueue = async_twin(EnqueueMixin.enqueue)
     aenqueue_many = async_twin(EnqueueMixin.enqueue_many)
     acancel_job = async_twin(OperationsMixin.cancel_job)

@@ -14,6 +14,7 @@ import pytest
 from django.db import connection
 
 from taskito import queue as default_queue
+from taskito.engine import Engine
 from taskito.queue import Queue
 from taskito.result import JobResult
 from taskito.runtime.worker import Worker
@@ -25,6 +26,12 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture
 def queue() -> Queue:
     return default_queue
+
+
+@pytest.fixture
+def engine(queue: Queue) -> Engine:
+    """The worker's verbs (claim, finish, leases, ...) over the default queue's rows."""
+    return Engine(queue)
 
 
 @pytest.fixture

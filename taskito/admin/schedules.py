@@ -17,10 +17,10 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
 from taskito.admin.common import ReadOnlyAdmin, Tally, TaskitoAdmin, phrase
+from taskito.cron import next_fire, next_fires, validate_cron, zone
 from taskito.exceptions import ConfigurationError
 from taskito.models import PeriodicTask
 from taskito.registry import registry
-from taskito.schedules import next_fire, next_fires, validate_cron, zone
 from taskito.serialization import dumps
 
 HOW_IT_RUNS = _(

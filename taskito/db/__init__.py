@@ -9,34 +9,34 @@ from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from taskito.conf import taskito_settings
-from taskito.db.base import Backend, ClaimedJob
+from taskito.db.base import Dialect
 
-__all__ = ["Backend", "ClaimedJob", "get_backend", "on_connection_created"]
+__all__ = ["Dialect", "get_dialect", "on_connection_created"]
 
-_backends: dict[str, Backend] = {}
+_dialects: dict[str, Dialect] = {}
 _lock = threading.Lock()
 
 
-def get_backend(alias: str) -> Backend:
-    """The SQL backend for a database alias (cached)."""
-    backend = _backends.get(alias)
-    if backend is None:
+def get_dialect(alias: str) -> Dialect:
+    """The SQL dialect for a database alias (cached)."""
+    dialect = _dialects.get(alias)
+    if dialect is None:
         with _lock:
-            backend = _backends.get(alias) or _make(alias)
-            _backends[alias] = backend
-    return backend
+            dialect = _dialects.get(alias) or _make(alias)
+            _dialects[alias] = dialect
+    return dialect
 
 
-def _make(alias: str) -> Backend:
+def _make(alias: str) -> Dialect:
     vendor = connections[alias].vendor
     if vendor == "sqlite":
-        from taskito.db.sqlite import SQLiteBackend
+        from taskito.db.sqlite import SQLiteDialect
 
-        return SQLiteBackend(alias)
+        return SQLiteDialect(alias)
     if vendor == "postgresql":
-        from taskito.db.postgresql import PostgreSQLBackend
+        from taskito.db.postgresql import PostgreSQLDialect
 
-        return PostgreSQLBackend(alias)
+        return PostgreSQLDialect(alias)
     raise NotImplementedError(
         f"taskito supports SQLite and PostgreSQL; database {alias!r} is {vendor}"
     )
@@ -47,4 +47,4 @@ def on_connection_created(sender: Any, connection: BaseDatabaseWrapper, **kwargs
     if connection.alias != taskito_settings.DATABASE or not taskito_settings.SQLITE_PRAGMAS:
         return
     if connection.vendor == "sqlite":
-        get_backend(connection.alias).configure_connection(connection)
+        get_dialect(connection.alias).configure_connection(connection)

@@ -1,4 +1,5 @@
-"""SQL shared by every database; vendor modules override what differs.
+"""The dialect interface: every statement taskito runs, with the SQL every database shares
+(text in `db.statements`); vendor modules override what differs.
 
 The hot paths (enqueue, claim, finish) use plain SQL through Django's connection: measured on
 SQLite, an ORM select-then-update claim managed 1.5k jobs/s where one UPDATE ... RETURNING
@@ -9,51 +10,17 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-JOB = "taskito_job"
-DEPENDENCY = "taskito_job_dependency"
-QUEUE_STATE = "taskito_queue_state"
-DEAD_LETTER = "taskito_dead_letter"
-JOB_ERROR = "taskito_job_error"
-METRIC = "taskito_task_metric"
+from taskito.db import statements as q
+from taskito.db.statements import CLAIM_COLUMNS, INSERT_COLUMNS, METRIC_COLUMNS
 
-INSERT_COLUMNS = (
-    "id", "queue", "task_name", "args", "kwargs", "status", "priority", "progress", "attempts",
-    "retry_count", "max_retries", "timeout_ms", "soft_timeout_ms", "created_at",
-    "scheduled_at", "expires_at", "result_ttl", "unique_key", "metadata", "cancel_requested",
-    "has_dependencies",
-)
-METRIC_COLUMNS = ("job_id", "task_name", "queue", "succeeded", "wall_time_ms", "recorded_at")
-CLAIM_COLUMNS = (
-    "id", "task_name", "queue", "args", "kwargs", "priority", "scheduled_at", "attempts",
-    "retry_count", "max_retries", "timeout_ms", "soft_timeout_ms",
-)
-
-
-@dataclass(slots=True)
-class ClaimedJob:
-    """A job this worker now runs; `token` fences every write about this attempt."""
-
-    id: uuid.UUID
-    task_name: str
-    queue: str
-    args: str
-    kwargs: str
-    priority: int
-    scheduled_at: Any
-    attempts: int
-    retry_count: int
-    max_retries: int
-    timeout_ms: int | None
-    soft_timeout_ms: int | None
-    token: str
+__all__ = ["CLAIM_COLUMNS", "INSERT_COLUMNS", "METRIC_COLUMNS", "ChangeWatcher", "Dialect"]
 
 
 class ChangeWatcher:
@@ -64,9 +31,9 @@ class ChangeWatcher:
 
     growth = 1.25
 
-    def __init__(self, backend: Backend, interval: float,
+    def __init__(self, dialect: Dialect, interval: float,
                  max_interval: float | None = None) -> None:
-        self.backend = backend
+        self.dialect = dialect
         self.base_interval = interval
         self.interval = interval
         self.max_interval = max(interval, max_interval or interval)
@@ -98,12 +65,15 @@ class ChangeWatcher:
         """Release what the watcher holds (a listening connection, a thread)."""
 
 
-class Backend:
-    """Generic SQL; `db.sqlite` and `db.postgresql` subclass it."""
+class Dialect:
+    """The statements of one database alias; `db.sqlite` and `db.postgresql` subclass it
+    where their SQL differs. Every SQL statement of taskito runs through a dialect."""
 
     vendor = "generic"
     #: how often an idle watcher re-checks when the database gives no cheap change signal
     fallback_interval = 0.05
+    #: SQL for "completed_at plus result_ttl seconds" (date arithmetic differs per database)
+    ttl_end_sql = ""
 
     def __init__(self, alias: str) -> None:
         self.alias = alias
@@ -111,6 +81,9 @@ class Backend:
     @property
     def connection(self) -> BaseDatabaseWrapper:
         return connections[self.alias]
+
+    def cursor(self) -> Any:
+        return self.connection.cursor()
 
     # -- parameters ------------------------------------------------------------------------
     def dt(self, value: datetime | None) -> Any:
@@ -122,30 +95,53 @@ class Backend:
     def to_uuid(self, value: Any) -> uuid.UUID:
         return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
+    def probe_tables(self) -> None:
+        """Raise DatabaseError unless the job table can be read (reachable and migrated)."""
+        with self.cursor() as cursor:
+            cursor.execute(q.PROBE_TABLES)
+
     # -- enqueue ---------------------------------------------------------------------------
     def insert_jobs(self, rows: Sequence[Sequence[Any]]) -> None:
         """Insert job rows (values in INSERT_COLUMNS order) with one executemany."""
-        sql = self._insert_sql()
-        with self.connection.cursor() as cursor:
+        with self.cursor() as cursor:
             if len(rows) == 1:
-                cursor.execute(sql, rows[0])
+                cursor.execute(q.INSERT_JOB, rows[0])
             else:
-                cursor.executemany(sql, rows)
+                cursor.executemany(q.INSERT_JOB, rows)
 
     def insert_unique_job(self, row: Sequence[Any]) -> bool:
         """Insert unless an active job holds the same unique_key; True when inserted."""
-        sql = self._insert_sql() + " ON CONFLICT DO NOTHING RETURNING id"
-        with self.connection.cursor() as cursor:
-            cursor.execute(sql, row)
+        with self.cursor() as cursor:
+            cursor.execute(q.INSERT_UNIQUE_JOB, row)
             return cursor.fetchone() is not None
 
-    def copy_job(self, cursor: Any, select_sql: str, params: Sequence[Any]) -> bool:
-        """INSERT a job from a SELECT (replay, retry of a dead letter); True if one was."""
-        cursor.execute(f"INSERT INTO {JOB} ({', '.join(INSERT_COLUMNS)}) {select_sql}", params)
+    def active_unique(self, key: str) -> uuid.UUID | None:
+        """The pending or running job that holds `key`, if any."""
+        with self.cursor() as cursor:
+            cursor.execute(q.ACTIVE_UNIQUE, [key])
+            hit = cursor.fetchone()
+        return None if hit is None else self.to_uuid(hit[0])
+
+    def insert_dependencies(self, job_id: uuid.UUID, ids: Sequence[uuid.UUID]) -> None:
+        with self.cursor() as cursor:
+            cursor.executemany(q.INSERT_DEPENDENCY,
+                               [(self.uid(job_id), self.uid(dep)) for dep in ids])
+
+    def copy_job(self, cursor: Any, *, new: uuid.UUID, source: uuid.UUID, at: datetime,
+                 from_dead: bool = False) -> bool:
+        """A fresh pending copy of a job (replay) or of a dead letter (retry); True if the
+        source existed."""
+        now = self.dt(at)
+        cursor.execute(q.COPY_FROM_DEAD if from_dead else q.COPY_FROM_JOB,
+                       [self.uid(new), now, now, False, False, self.uid(source)])
         copied = cursor.rowcount == 1
         if copied:
             self.notify_new_jobs(cursor)
-        return copied
+        return bool(copied)
+
+    def delete_dead_letter(self, cursor: Any, dead_id: uuid.UUID) -> bool:
+        cursor.execute(q.DELETE_DEAD_LETTER, [self.uid(dead_id)])
+        return bool(cursor.rowcount == 1)
 
     def notify_finished(self, cursor: Any, job_ids: Sequence[uuid.UUID]) -> None:
         """Tell result() waiters that these jobs reached a final status (not completions,
@@ -154,58 +150,150 @@ class Backend:
     def notify_new_jobs(self, cursor: Any) -> None:
         """Tell listening workers that jobs were added (delivered on commit); none by default."""
 
-    def _insert_sql(self) -> str:
-        cols = ", ".join(INSERT_COLUMNS)
-        marks = ", ".join(["%s"] * len(INSERT_COLUMNS))
-        return f"INSERT INTO {JOB} ({cols}) VALUES ({marks})"
+    # -- operator verbs --------------------------------------------------------------------
+    def cancel_pending(self, cursor: Any, job_id: uuid.UUID, at: datetime,
+                       reason: str) -> bool:
+        cursor.execute(q.CANCEL_PENDING, [self.dt(at), reason, self.uid(job_id)])
+        if cursor.rowcount != 1:
+            return False
+        self.notify_finished(cursor, [job_id])
+        return True
+
+    def cancel_dependents(self, cursor: Any, roots: Sequence[uuid.UUID], at: datetime,
+                          reason: str) -> int:
+        """Cancel the pending jobs that wait (directly or not) on `roots`."""
+        total = 0
+        frontier = list(roots)
+        stamp = self.dt(at)
+        while frontier:
+            marks = ", ".join(["%s"] * len(frontier))
+            cursor.execute(q.PENDING_DEPENDENTS.format(marks=marks),
+                           [self.uid(i) for i in frontier])
+            children = list(dict.fromkeys(self.to_uuid(r[0]) for r in cursor.fetchall()))
+            if not children:
+                break
+            cursor.executemany(q.CANCEL_PENDING, [(stamp, reason, self.uid(c))
+                                                  for c in children])
+            self.notify_finished(cursor, children)
+            total += len(children)
+            frontier = children
+        return total
+
+    def expire_due(self, cursor: Any, at: datetime) -> list[uuid.UUID]:
+        """Cancel pending jobs whose `expires_at` has passed; their ids."""
+        stamp = self.dt(at)
+        cursor.execute(q.EXPIRE_DUE, ["expired", stamp, stamp])
+        expired = [self.to_uuid(r[0]) for r in cursor.fetchall()]
+        self.notify_finished(cursor, expired)
+        return expired
+
+    def delete_jobs(self, cursor: Any, ids: Sequence[Any]) -> int:
+        """Delete jobs (ids as stored) and their child rows; returns how many jobs went."""
+        params = [self.uid(self.to_uuid(i)) for i in ids]
+        marks = ", ".join(["%s"] * len(ids))
+        for sql in q.DELETE_JOBS:
+            sql = sql.format(marks=marks)
+            cursor.execute(sql, params * sql.count("IN ("))
+        return int(cursor.rowcount)
+
+    def delete_older(self, table: str, column: str, at: datetime, limit: int) -> int:
+        """Delete up to `limit` rows of a TTL-pruned table older than `at`."""
+        if (table, column) not in q.TTL_PRUNED:
+            raise ValueError(f"{table}.{column} is not pruned by a TTL")
+        with self.cursor() as cursor:
+            cursor.execute(q.DELETE_OLDER.format(table=table, column=column),
+                           [self.dt(at), limit])
+            return int(cursor.rowcount)
+
+    def set_paused(self, name: str, paused: bool, at: datetime) -> None:
+        with self.cursor() as cursor:  # one upsert statement
+            cursor.execute(q.SET_PAUSED, [name, paused, self.dt(at)])
 
     # -- finish ----------------------------------------------------------------------------
     def complete_jobs(self, cursor: Any, items: Sequence[tuple[uuid.UUID, str, str | None]],
                       at: Any) -> set[uuid.UUID]:
         """Mark (id, claim token, result) running attempts complete; return the ids that were
         still owned by that attempt (a superseded attempt writes nothing)."""
-        cursor.executemany(
-            f"UPDATE {JOB} SET status = 2, result = %s, completed_at = %s, progress = 100 "
-            f"WHERE id = %s AND claim_token = %s AND status = 1",
-            [(result, at, self.uid(job_id), token) for job_id, token, result in items])
+        cursor.executemany(q.COMPLETE_JOB, [(result, at, self.uid(job_id), token)
+                                            for job_id, token, result in items])
         if cursor.rowcount == len(items):
             return {job_id for job_id, _, _ in items}
         marks = ", ".join(["%s"] * len(items))
-        cursor.execute(f"SELECT id, claim_token FROM {JOB} WHERE status = 2 AND id IN ({marks})",
+        cursor.execute(q.COMPLETED_TOKENS.format(marks=marks),
                        [self.uid(job_id) for job_id, _, _ in items])
         landed = {(self.to_uuid(r[0]), r[1]) for r in cursor.fetchall()}
         return {job_id for job_id, token, _ in items if (job_id, token) in landed}
 
+    def retry_job(self, cursor: Any, job_id: uuid.UUID, token: str, retry_at: datetime | None,
+                  error: str | None) -> bool:
+        cursor.execute(q.RETRY_JOB, [self.dt(retry_at), error, self.uid(job_id), token])
+        return bool(cursor.rowcount == 1)
+
+    def end_job(self, cursor: Any, job_id: uuid.UUID, token: str, status: int,
+                error: str | None, at: Any) -> bool:
+        """Move a running attempt to dead or cancelled."""
+        if status not in (q.DEAD, q.CANCELLED):
+            raise ValueError(f"end_job moves to dead or cancelled, not {status}")
+        cursor.execute(q.END_JOB, [status, error, at, self.uid(job_id), token])
+        return bool(cursor.rowcount == 1)
+
+    def insert_dead_letter(self, cursor: Any, dead_id: uuid.UUID, job_id: uuid.UUID,
+                           at: Any) -> None:
+        cursor.execute(q.INSERT_DEAD_LETTER, [self.uid(dead_id), at, self.uid(job_id)])
+
+    def insert_error(self, cursor: Any, job_id: uuid.UUID, attempt: int, error: str,
+                     traceback: str, at: Any) -> None:
+        cursor.execute(q.INSERT_ERROR, [self.uid(job_id), attempt, error, traceback, at])
+
     def insert_metrics(self, cursor: Any, rows: Sequence[Sequence[Any]]) -> None:
         """(job_id, task_name, queue, succeeded, wall_time_ms, recorded_at) rows."""
         if rows:
-            cursor.executemany(f"INSERT INTO {METRIC} ({', '.join(METRIC_COLUMNS)}) "
-                               f"VALUES (%s, %s, %s, %s, %s, %s)", rows)
+            cursor.executemany(q.INSERT_METRIC, rows)
+
+    def set_progress(self, job_id: uuid.UUID, token: str, progress: int,
+                     partial: str | None = None, *, with_partial: bool = False) -> bool:
+        """Progress (and the partial result's JSON when `with_partial`) of a running
+        attempt; False when that attempt no longer owns the job."""
+        sql = q.SET_PROGRESS.format(partial=", partial_result = %s" if with_partial else "")
+        params: list[Any] = [progress, partial] if with_partial else [progress]
+        with self.cursor() as cursor:
+            cursor.execute(sql, [*params, self.uid(job_id), token])
+            return bool(cursor.rowcount == 1)
+
+    def requeue(self, cursor: Any, items: Sequence[tuple[uuid.UUID, str]]) -> int:
+        """Running attempts (id, token) back to pending; how many were still theirs."""
+        cursor.executemany(q.REQUEUE, [(self.uid(i), token) for i, token in items])
+        count = len(items) if cursor.rowcount < 0 else int(cursor.rowcount)
+        if count:
+            self.notify_new_jobs(cursor)
+        return count
+
+    def defer(self, cursor: Any, items: Sequence[tuple[uuid.UUID, str, datetime]]) -> None:
+        """Running attempts (id, token, until) back to pending until a time, giving back the
+        attempt their claim counted."""
+        cursor.executemany(q.DEFER, [(self.dt(until), self.uid(i), token)
+                                     for i, token, until in items])
 
     def expired_by_own_ttl(self, statuses: Sequence[int], now: datetime,
                            limit: int) -> list[Any]:
         """Ids of finished jobs whose own result_ttl has run out."""
         marks = ", ".join(["%s"] * len(statuses))
-        with self.connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT id FROM {JOB} WHERE status IN ({marks}) AND result_ttl IS NOT NULL "
-                f"AND completed_at IS NOT NULL AND {self.ttl_end_sql} < %s LIMIT %s",
-                [*statuses, self.dt(now), limit])
+        with self.cursor() as cursor:
+            cursor.execute(q.EXPIRED_BY_OWN_TTL.format(marks=marks, ttl_end=self.ttl_end_sql),
+                           [*statuses, self.dt(now), limit])
             return [r[0] for r in cursor.fetchall()]
-
-    #: SQL for "completed_at plus result_ttl seconds" (date arithmetic differs per database)
-    ttl_end_sql = ""
 
     # -- claim -----------------------------------------------------------------------------
     def ready_filter(self, queues: Sequence[str] | None) -> tuple[str, list[Any]]:
         """WHERE clause (over alias j) and its leading parameters, `now` twice, left to fill."""
         where = [
-            "j.status = 0",
+            f"j.status = {q.PENDING}",
             "j.scheduled_at <= %s",
             "(j.expires_at IS NULL OR j.expires_at > %s)",
-            f"j.queue NOT IN (SELECT name FROM {QUEUE_STATE} WHERE paused = %s)",
-            f"(j.has_dependencies = %s OR NOT EXISTS (SELECT 1 FROM {DEPENDENCY} d "
-            f"JOIN {JOB} p ON p.id = d.depends_on_id WHERE d.job_id = j.id AND p.status <> 2))",
+            f"j.queue NOT IN (SELECT name FROM {q.QUEUE_STATE} WHERE paused = %s)",
+            f"(j.has_dependencies = %s OR NOT EXISTS (SELECT 1 FROM {q.DEPENDENCY} d "
+            f"JOIN {q.JOB} p ON p.id = d.depends_on_id WHERE d.job_id = j.id "
+            f"AND p.status <> {q.COMPLETE}))",
         ]
         params: list[Any] = [True, False]
         if queues:
@@ -214,18 +302,79 @@ class Backend:
         return " AND ".join(where), params
 
     def claim(self, *, queues: Sequence[str] | None, limit: int, now: datetime,
-              worker_id: str, token: str) -> list[ClaimedJob]:
+              worker_id: str, token: str) -> list[Sequence[Any]]:
+        """Mark up to `limit` ready jobs running for this attempt; their CLAIM_COLUMNS rows."""
         raise NotImplementedError
 
-    def _claimed(self, rows: Iterable[Sequence[Any]], token: str) -> list[ClaimedJob]:
-        jobs = [self.claimed_job(r, token) for r in rows]
-        jobs.sort(key=lambda j: (-j.priority, j.scheduled_at, j.id))
-        return jobs
+    # -- liveness --------------------------------------------------------------------------
+    def heartbeat(self, worker_id: str, hostname: str, pid: int, queues: str,
+                  concurrency: int, started_at: datetime, now: datetime) -> None:
+        with self.cursor() as cursor:
+            cursor.execute(q.HEARTBEAT, [worker_id, hostname, pid, queues, concurrency,
+                                         self.dt(started_at), self.dt(now)])
 
-    def claimed_job(self, r: Sequence[Any], token: str) -> ClaimedJob:
-        """A ClaimedJob from a row of CLAIM_COLUMNS."""
-        return ClaimedJob(self.to_uuid(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8],
-                          r[9], r[10], r[11], token)
+    def forget_worker(self, worker_id: str) -> None:
+        with self.cursor() as cursor:
+            cursor.execute(q.FORGET_WORKER, [worker_id])
+
+    def lost_jobs(self, cutoff: datetime) -> tuple[list[str], list[Sequence[Any]]]:
+        """(ids of workers silent since `cutoff`, CLAIM_COLUMNS + token + worker_id rows of
+        the running jobs that they, or attempts with no worker row started before it, hold)."""
+        stamp = self.dt(cutoff)
+        with self.cursor() as cursor:
+            cursor.execute(q.STALE_WORKERS, [stamp])
+            dead = [r[0] for r in cursor.fetchall()]
+            cursor.execute(q.LOST_JOBS, [stamp, stamp])
+            return dead, list(cursor.fetchall())
+
+    def delete_stale_workers(self, worker_ids: Sequence[str], cutoff: datetime) -> None:
+        if worker_ids:
+            marks = ", ".join(["%s"] * len(worker_ids))
+            with self.cursor() as cursor:
+                cursor.execute(q.DELETE_STALE_WORKERS.format(marks=marks),
+                               [self.dt(cutoff), *worker_ids])
+
+    def acquire_lease(self, name: str, holder: str, until: datetime, now: datetime) -> bool:
+        """One statement: a lease held by someone else is taken only once it has expired."""
+        with self.cursor() as cursor:
+            cursor.execute(q.ACQUIRE_LEASE, [name, holder, self.dt(until), self.dt(now)])
+            return cursor.fetchone() is not None
+
+    def release_lease(self, name: str, holder: str) -> None:
+        with self.cursor() as cursor:
+            cursor.execute(q.RELEASE_LEASE, [name, holder])
+
+    # -- periodic tasks --------------------------------------------------------------------
+    def advance_periodic(self, cursor: Any, row_id: int, due: datetime, nxt: datetime,
+                         now: datetime) -> bool:
+        """Move a schedule from the due time it fires for to its next one; False when
+        another scheduler did (or it was disabled) meanwhile."""
+        cursor.execute(q.ADVANCE_PERIODIC, [self.dt(nxt), self.dt(now), row_id, self.dt(due),
+                                            True])
+        return bool(cursor.rowcount == 1)
+
+    # -- throttles -------------------------------------------------------------------------
+    def take_rate(self, cursor: Any, key: str, window: int, limit: int) -> bool:
+        """Count one run in `key`'s current window; False when the window is full."""
+        cursor.execute(q.TAKE_RATE, [key, window, limit])
+        return cursor.fetchone() is not None
+
+    def take_slot(self, key: str, limit: int) -> bool:
+        with self.cursor() as cursor:
+            cursor.execute(q.TAKE_SLOT, [key, limit])
+            return cursor.fetchone() is not None
+
+    def release_slots(self, keys: Sequence[str]) -> None:
+        if keys:
+            with self.cursor() as cursor:
+                cursor.executemany(q.RELEASE_SLOT, [(key,) for key in keys])
+
+    def reset_slots(self, prefix: str, counts: dict[str, int]) -> None:
+        """Set every counter whose key starts with `prefix` to counts[key] (else 0)."""
+        with self.cursor() as cursor:
+            cursor.execute(q.SLOT_KEYS, [prefix + "%"])
+            for (key,) in cursor.fetchall():
+                cursor.execute(q.SET_SLOT, [counts.get(key, 0), key])
 
     # -- waiting ---------------------------------------------------------------------------
     def watcher(self, interval: float, wake: Callable[[], None] | None = None) -> ChangeWatcher:

@@ -12,16 +12,10 @@ from typing import Any
 
 from django.db import connections
 
-from taskito.db.base import (
-    CLAIM_COLUMNS,
-    INSERT_COLUMNS,
-    JOB,
-    METRIC,
-    METRIC_COLUMNS,
-    Backend,
-    ChangeWatcher,
-    ClaimedJob,
-)
+from taskito.db import statements as q
+from taskito.db.base import ChangeWatcher, Dialect
+from taskito.db.statements import CLAIM_COLUMNS, INSERT_COLUMNS, JOB, METRIC, METRIC_COLUMNS, stmt
+from taskito.states import JobStatus
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +27,42 @@ LISTEN_FALLBACK = 1.0
 RECONNECT_BACKOFF = (0.1, 5.0)
 
 
-class PostgreSQLBackend(Backend):
+
+def _pg(name: str, sql: str, *moves: q.Move) -> str:
+    return stmt("postgresql", name, sql, *moves)
+
+
+_INSERT_NOTIFY = _pg("insert_job", f"WITH ins AS ({q.INSERT_JOB} RETURNING 1) "
+                                   f"SELECT pg_notify(%s, '') FROM ins")
+_INSERT_UNIQUE_NOTIFY = _pg("insert_unique_job", f"WITH ins AS ({q.INSERT_UNIQUE_JOB}) "
+                                                 f"SELECT pg_notify(%s, '') FROM ins")
+_COPY_JOBS = _pg("copy_jobs", f"COPY {JOB} ({', '.join(INSERT_COLUMNS)}) FROM STDIN")
+_NOTIFY = _pg("notify", "SELECT pg_notify(%s, %s)")
+_LISTEN_JOBS = _pg("listen_jobs", f"LISTEN {CHANNEL}")
+_LISTEN_DONE = _pg("listen_done", f"LISTEN {DONE_CHANNEL}")
+_UNLISTEN_DONE = _pg("unlisten_done", f"UNLISTEN {DONE_CHANNEL}")
+# "{values}": one "(%s::uuid, %s::text, %s::text)" per (id, token, result)
+_COMPLETE_BATCH = _pg("complete_jobs", (
+    f"WITH done AS (UPDATE {JOB} t SET status = {q.COMPLETE}, result = v.result, "
+    f"completed_at = %s, progress = 100 FROM (VALUES {{values}}) AS v(id, token, result) "
+    f"WHERE t.id = v.id AND t.claim_token = v.token AND t.status = {q.RUNNING} RETURNING t.id) "
+    f"SELECT id, pg_notify(%s, id::text) FROM done"), (JobStatus.RUNNING, JobStatus.COMPLETE))
+_METRICS_BATCH = _pg("insert_metrics", f"INSERT INTO {METRIC} ({', '.join(METRIC_COLUMNS)}) "
+                                       f"VALUES {{values}}")
+# The MATERIALIZED CTE with its LIMIT keeps the planner from locking more rows than asked;
+# FOR NO KEY UPDATE lets error/log rows reference the job without blocking. "{where}":
+# Dialect.ready_filter.
+_CLAIM = _pg("claim", (
+    f"WITH picked AS MATERIALIZED (SELECT j.id FROM {JOB} j WHERE {{where}} "
+    f"ORDER BY j.priority DESC, j.scheduled_at, j.id LIMIT %s "
+    f"FOR NO KEY UPDATE OF j SKIP LOCKED) "
+    f"UPDATE {JOB} t SET status = {q.RUNNING}, started_at = %s, worker_id = %s, "
+    f"claim_token = %s, attempts = t.attempts + 1, cancel_requested = false "
+    f"FROM picked WHERE t.id = picked.id RETURNING {', '.join(f't.{c}' for c in CLAIM_COLUMNS)}"),
+    (JobStatus.PENDING, JobStatus.RUNNING))
+
+
+class PostgreSQLDialect(Dialect):
     vendor = "postgresql"
 
     def uid(self, value: uuid.UUID) -> Any:
@@ -44,68 +73,49 @@ class PostgreSQLBackend(Backend):
     def insert_jobs(self, rows: Sequence[Sequence[Any]]) -> None:
         with self.connection.cursor() as cursor:
             if len(rows) == 1:
-                cursor.execute(f"WITH ins AS ({self._insert_sql()} RETURNING 1) "
-                               f"SELECT pg_notify(%s, '') FROM ins", [*rows[0], CHANNEL])
+                cursor.execute(_INSERT_NOTIFY, [*rows[0], CHANNEL])
             else:
                 # COPY is several times faster than a multi-row INSERT for batches.
                 raw: Any = cursor.cursor
-                with raw.copy(f"COPY {JOB} ({', '.join(INSERT_COLUMNS)}) FROM STDIN") as copy:
+                with raw.copy(_COPY_JOBS) as copy:
                     for row in rows:
                         copy.write_row(row)
                 self.notify_new_jobs(cursor)
 
     def notify_new_jobs(self, cursor: Any) -> None:
-        cursor.execute("SELECT pg_notify(%s, '')", [CHANNEL])
+        cursor.execute(_NOTIFY, [CHANNEL, ""])
 
     def insert_unique_job(self, row: Sequence[Any]) -> bool:
-        sql = (f"WITH ins AS ({self._insert_sql()} ON CONFLICT DO NOTHING RETURNING id) "
-               f"SELECT pg_notify(%s, '') FROM ins")
         with self.connection.cursor() as cursor:
-            cursor.execute(sql, [*row, CHANNEL])
+            cursor.execute(_INSERT_UNIQUE_NOTIFY, [*row, CHANNEL])
             return cursor.fetchone() is not None
 
     # -- finish: one statement per batch instead of one per job (round trips cost here).
     def complete_jobs(self, cursor: Any, items: Sequence[tuple[uuid.UUID, str, str | None]],
                       at: Any) -> set[uuid.UUID]:
         values = ", ".join(["(%s::uuid, %s::text, %s::text)"] * len(items))
-        cursor.execute(
-            f"WITH done AS (UPDATE {JOB} t SET status = 2, result = v.result, "
-            f"completed_at = %s, progress = 100 FROM (VALUES {values}) AS v(id, token, result) "
-            f"WHERE t.id = v.id AND t.claim_token = v.token AND t.status = 1 RETURNING t.id) "
-            f"SELECT id, pg_notify(%s, id::text) FROM done",
-            [at, *(x for item in items for x in item), DONE_CHANNEL])
+        cursor.execute(_COMPLETE_BATCH.format(values=values),
+                       [at, *(x for item in items for x in item), DONE_CHANNEL])
         return {self.to_uuid(r[0]) for r in cursor.fetchall()}
 
     def notify_finished(self, cursor: Any, job_ids: Sequence[uuid.UUID]) -> None:
         for job_id in job_ids:
-            cursor.execute("SELECT pg_notify(%s, %s)", [DONE_CHANNEL, str(job_id)])
+            cursor.execute(_NOTIFY, [DONE_CHANNEL, str(job_id)])
 
     def insert_metrics(self, cursor: Any, rows: Sequence[Sequence[Any]]) -> None:
         if rows:
             values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(rows))
-            cursor.execute(f"INSERT INTO {METRIC} ({', '.join(METRIC_COLUMNS)}) "
-                           f"VALUES {values}", [x for row in rows for x in row])
+            cursor.execute(_METRICS_BATCH.format(values=values), [x for row in rows for x in row])
 
     ttl_end_sql = "completed_at + result_ttl * interval '1 second'"
 
     def claim(self, *, queues: Sequence[str] | None, limit: int, now: datetime,
-              worker_id: str, token: str) -> list[ClaimedJob]:
-        # The MATERIALIZED CTE with its LIMIT keeps the planner from locking more rows than
-        # asked; FOR NO KEY UPDATE lets error/log rows reference the job without blocking.
+              worker_id: str, token: str) -> list[Sequence[Any]]:
         where, params = self.ready_filter(queues)
-        returning = ", ".join(f"t.{c}" for c in CLAIM_COLUMNS)
-        sql = (
-            f"WITH picked AS MATERIALIZED (SELECT j.id FROM {JOB} j WHERE {where} "
-            f"ORDER BY j.priority DESC, j.scheduled_at, j.id LIMIT %s "
-            f"FOR NO KEY UPDATE OF j SKIP LOCKED) "
-            f"UPDATE {JOB} t SET status = 1, started_at = %s, worker_id = %s, claim_token = %s, "
-            f"attempts = t.attempts + 1, cancel_requested = false "
-            f"FROM picked WHERE t.id = picked.id RETURNING {returning}"
-        )
         with self.connection.cursor() as cursor:
-            cursor.execute(sql, [now, now, *params, limit, now, worker_id, token])
-            rows = cursor.fetchall()
-        return self._claimed(rows, token)
+            cursor.execute(_CLAIM.format(where=where), [now, now, *params, limit, now, worker_id,
+                                                        token])
+            return list(cursor.fetchall())
 
     def job_watcher(self, job_id: uuid.UUID, interval: float) -> ChangeWatcher:
         connection = self.connection
@@ -124,8 +134,8 @@ class NotifyWatcher(ChangeWatcher):
     After a lost connection it reconnects (backing off up to 5 s) and reports a change, since
     notifications sent meanwhile are gone."""
 
-    def __init__(self, backend: Backend, wake: Callable[[], None]) -> None:
-        super().__init__(backend, LISTEN_FALLBACK)
+    def __init__(self, dialect: Dialect, wake: Callable[[], None]) -> None:
+        super().__init__(dialect, LISTEN_FALLBACK)
         self._wake = wake
         self._flag = threading.Event()
         self._flag.set()
@@ -158,12 +168,12 @@ class NotifyWatcher(ChangeWatcher):
         low, high = RECONNECT_BACKOFF
         backoff = low
         while not self._stop.is_set():
-            wrapper = connections.create_connection(self.backend.alias)
+            wrapper = connections.create_connection(self.dialect.alias)
             try:
                 wrapper.ensure_connection()
                 raw: Any = wrapper.connection
                 raw.autocommit = True
-                raw.execute(f"LISTEN {CHANNEL}")
+                raw.execute(_LISTEN_JOBS)
                 self.connected.set()
                 self._signal()  # anything may have been enqueued while we were away
                 backoff = low
@@ -186,14 +196,14 @@ class NotifyWatcher(ChangeWatcher):
 class DoneWatcher(ChangeWatcher):
     """LISTENs on the caller's own connection (autocommit) for one job's finish."""
 
-    def __init__(self, backend: Backend, job_id: uuid.UUID) -> None:
-        super().__init__(backend, LISTEN_FALLBACK)
+    def __init__(self, dialect: Dialect, job_id: uuid.UUID) -> None:
+        super().__init__(dialect, LISTEN_FALLBACK)
         self.job_id = str(job_id)
-        with backend.connection.cursor() as cursor:
-            cursor.execute(f"LISTEN {DONE_CHANNEL}")
+        with dialect.connection.cursor() as cursor:
+            cursor.execute(_LISTEN_DONE)
 
     def wait(self, timeout: float) -> bool:
-        connection = self.backend.connection
+        connection = self.dialect.connection
         raw: Any = connection.connection
         # At most LISTEN_FALLBACK at a time, so a lost notification costs a re-read, no more.
         notes = raw.notifies(timeout=min(timeout, LISTEN_FALLBACK))
@@ -207,7 +217,7 @@ class DoneWatcher(ChangeWatcher):
         return False
 
     def close(self) -> None:
-        connection = self.backend.connection
+        connection = self.dialect.connection
         if connection.connection is not None and not connection.in_atomic_block:
             with connection.cursor() as cursor:
-                cursor.execute(f"UNLISTEN {DONE_CHANNEL}")
+                cursor.execute(_UNLISTEN_DONE)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from functools import cached_property
 from typing import Any
 
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from taskito.db.base import CLAIM_COLUMNS, JOB, Backend, ChangeWatcher, ClaimedJob
+from taskito.db import statements as q
+from taskito.db.base import ChangeWatcher, Dialect
+from taskito.db.statements import CLAIM_COLUMNS, JOB, stmt
+from taskito.states import JobStatus
 
 logger = logging.getLogger(__name__)
 
@@ -22,15 +24,25 @@ PRAGMAS = (
 )
 
 
+_INSERT_QMARK = q.INSERT_JOB.replace("%s", "?")
+# "{index}": the partial "ready" index in claim order; "{where}": Dialect.ready_filter
+_CLAIM = stmt("sqlite", "claim", (
+    f"UPDATE {JOB} SET status = {q.RUNNING}, started_at = %s, worker_id = %s, "
+    f"claim_token = %s, attempts = attempts + 1, cancel_requested = %s "
+    f"WHERE id IN (SELECT j.id FROM {JOB} j INDEXED BY {{index}} WHERE {{where}} "
+    f"ORDER BY j.priority DESC, j.scheduled_at, j.id LIMIT %s) "
+    f"RETURNING {', '.join(CLAIM_COLUMNS)}"), (JobStatus.PENDING, JobStatus.RUNNING))
+
+
 class DataVersionWatcher(ChangeWatcher):
     """`PRAGMA data_version` changes when another connection commits: a shared-memory read."""
 
-    def __init__(self, backend: Backend, interval: float) -> None:
-        super().__init__(backend, interval)
+    def __init__(self, dialect: Dialect, interval: float) -> None:
+        super().__init__(dialect, interval)
         self._version: int | None = None
 
     def changed(self) -> bool:
-        connection = self.backend.connection
+        connection = self.dialect.connection
         connection.ensure_connection()
         with connection.wrap_database_errors:
             raw: Any = connection.connection
@@ -44,7 +56,7 @@ class DataVersionWatcher(ChangeWatcher):
         self.changed()
 
 
-class SQLiteBackend(Backend):
+class SQLiteDialect(Dialect):
     vendor = "sqlite"
 
     def insert_jobs(self, rows: Sequence[Sequence[Any]]) -> None:
@@ -57,35 +69,24 @@ class SQLiteBackend(Backend):
         with connection.wrap_database_errors:
             raw: Any = connection.connection
             if len(rows) == 1:
-                raw.execute(self._insert_sql_qmark, rows[0])
+                raw.execute(_INSERT_QMARK, rows[0])
             else:
-                raw.executemany(self._insert_sql_qmark, rows)
-
-    @cached_property
-    def _insert_sql_qmark(self) -> str:
-        return self._insert_sql().replace("%s", "?")
+                raw.executemany(_INSERT_QMARK, rows)
 
     def claim(self, *, queues: Sequence[str] | None, limit: int, now: datetime,
-              worker_id: str, token: str) -> list[ClaimedJob]:
+              worker_id: str, token: str) -> list[Sequence[Any]]:
         # One autocommit statement: it takes the write lock once, waits on busy_timeout, and
         # cannot fail with a stale read snapshot the way a SELECT-then-UPDATE transaction can.
         where, params = self.ready_filter(queues)
         # Without ANALYZE statistics SQLite prefers the (status, ...) indexes and sorts every
         # pending row; the partial "ready" indexes are already in claim order.
         index = "taskito_job_ready_queue" if queues and len(queues) == 1 else "taskito_job_ready"
-        returning = ", ".join(CLAIM_COLUMNS)
-        sql = (
-            f"UPDATE {JOB} SET status = 1, started_at = %s, worker_id = %s, claim_token = %s, "
-            f"attempts = attempts + 1, cancel_requested = %s "
-            f"WHERE id IN (SELECT j.id FROM {JOB} j INDEXED BY {index} WHERE {where} "
-            f"ORDER BY j.priority DESC, j.scheduled_at, j.id LIMIT %s) RETURNING {returning}"
-        )
+        sql = _CLAIM.format(index=index, where=where)
         now_param = self.dt(now)
         with self.connection.cursor() as cursor:
             cursor.execute(sql, [now_param, worker_id, token, False, now_param, now_param,
                                  *params, limit])
-            rows = cursor.fetchall()
-        return self._claimed(rows, token)
+            return list(cursor.fetchall())
 
     ttl_end_sql = "datetime(completed_at, '+' || result_ttl || ' seconds')"
 

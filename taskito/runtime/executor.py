@@ -14,9 +14,8 @@ from django.utils import timezone
 from taskito import signals
 from taskito.conf import taskito_settings
 from taskito.context import JobContext, _current
-from taskito.db.base import ClaimedJob
+from taskito.engine import ClaimedJob, Engine, Outcome
 from taskito.exceptions import SerializationError, TaskCancelledError, TaskTimeoutError
-from taskito.execution import Outcome
 from taskito.registry import TaskSpec, registry
 from taskito.retry import retry_delay
 from taskito.serialization import _dumps, loads
@@ -29,6 +28,7 @@ class Executor:
 
     def __init__(self, queue: Queue, *, manage_connections: bool = True) -> None:
         self.queue = queue
+        self.engine = Engine(queue)
         self.manage_connections = manage_connections
 
     def __call__(self, job: ClaimedJob, now: datetime | None = None) -> Outcome:
@@ -42,10 +42,11 @@ class Executor:
         if self.manage_connections:
             close_old_connections()
         if signals.job_started.has_listeners():
-            signals.job_started.send(sender=Executor, job_id=job.id, task_name=job.task_name,
-                                     queue=job.queue, attempt=job.attempts)
+            signals.send_guarded(signals.job_started, sender=Executor, job_id=job.id,
+                                 task_name=job.task_name, queue=job.queue,
+                                 attempt=job.attempts)
         token = _current.set(JobContext(
-            queue=self.queue, id=job.id, task_name=job.task_name, queue_name=job.queue,
+            engine=self.engine, id=job.id, task_name=job.task_name, queue_name=job.queue,
             retry_count=job.retry_count, token=job.token,
             soft_timeout=None if job.soft_timeout_ms is None else job.soft_timeout_ms / 1000))
         try:

@@ -16,7 +16,7 @@ from taskito.conf import taskito_settings
 from taskito.registry import registry
 
 if TYPE_CHECKING:
-    from taskito.queue import Queue
+    from taskito.engine import Engine
 
 #: heartbeats, the lifeline lease and its duties (rescue, expiry, periodic runs, purge)
 logger = logging.getLogger("taskito.lifeline")
@@ -33,10 +33,10 @@ class Lifeline:
     silent for WORKER_STALE_AFTER seconds, and every PURGE_INTERVAL deletes what outlived
     its result TTL."""
 
-    def __init__(self, queue: Queue, *, worker_id: str, queues: str, concurrency: int,
+    def __init__(self, engine: Engine, *, worker_id: str, queues: str, concurrency: int,
                  heartbeat_interval: float | None = None,
                  stale_after: float | None = None) -> None:
-        self.queue = queue
+        self.engine = engine
         self.worker_id = worker_id
         self.queues = queues
         self.concurrency = concurrency
@@ -61,22 +61,22 @@ class Lifeline:
                     self.sync(now)
             if clock - self._last_lease >= LEASE_EVERY:
                 self._last_lease = clock
-                leader = self.queue.acquire_lease(
+                leader = self.engine.acquire_lease(
                     LEASE_NAME, self.worker_id, ttl=2 * self.heartbeat_interval, now=now)
                 if leader != self.leader:
                     logger.info("%s lease=%s worker=%s", "acquired" if leader else "lost",
                                 LEASE_NAME, self.worker_id)
                 self.leader = leader
                 if self.leader:
-                    self.queue.expire_due(now)
-                    self.queue.fire_due_periodic(now)
+                    self.engine.expire_due(now)
+                    self.engine.fire_due_periodic(now)
             if self.leader and clock - self._last_rescue >= self.heartbeat_interval:
                 self._last_rescue = clock
-                self.queue.rescue_lost_jobs(self.stale_after, now=now)
+                self.engine.rescue_lost_jobs(self.stale_after, now=now)
             if self.leader and clock - self._last_purge >= self.purge_interval:
                 self._last_purge = clock
-                self.queue.purge_expired(now)
-                self.queue.repair_slots()
+                self.engine.purge_expired(now)
+                self.engine.repair_slots()
         except DatabaseError as exc:
             logger.warning("lifeline: database error, retrying on the next tick: %s", exc)
 
@@ -88,23 +88,23 @@ class Lifeline:
     def sync(self, now: datetime | None = None) -> None:
         """Write the schedules declared in code to their rows; retried by tick() on failure."""
         try:
-            self.queue.sync_periodic(registry.periodic(), now)
+            self.engine.sync_periodic(registry.periodic(), now)
             self.synced = True
         except DatabaseError as exc:
             logger.warning("lifeline: could not sync periodic tasks (will retry): %s", exc)
 
     def beat(self, now: datetime | None = None) -> None:
         logger.debug("heartbeat worker=%s", self.worker_id)
-        self.queue.heartbeat(worker_id=self.worker_id, hostname=socket.gethostname(),
-                             pid=os.getpid(), queues=self.queues,
-                             concurrency=self.concurrency, started_at=self.started_at,
-                             now=now)
+        self.engine.heartbeat(worker_id=self.worker_id, hostname=socket.gethostname(),
+                              pid=os.getpid(), queues=self.queues,
+                              concurrency=self.concurrency, started_at=self.started_at,
+                              now=now)
 
     def close(self) -> None:
         """On a clean exit: drop the heartbeat row and hand the lease back."""
         try:
             if self.leader:
-                self.queue.release_lease(LEASE_NAME, self.worker_id)
-            self.queue.forget_worker(self.worker_id)
+                self.engine.release_lease(LEASE_NAME, self.worker_id)
+            self.engine.forget_worker(self.worker_id)
         except DatabaseError as exc:
             logger.warning("lifeline: could not remove worker %s: %s", self.worker_id, exc)

@@ -13,8 +13,7 @@ import time
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
-from taskito.db.base import ClaimedJob
-from taskito.execution import Outcome
+from taskito.engine import ClaimedJob, Outcome
 from taskito.runtime.executor import Executor
 
 if TYPE_CHECKING:

@@ -18,8 +18,7 @@ from django.db import DatabaseError
 from django.utils import timezone
 
 from taskito.conf import taskito_settings
-from taskito.db.base import ClaimedJob
-from taskito.execution import Outcome, OutcomeKind, log_received
+from taskito.engine import ClaimedJob, Engine, Outcome, OutcomeKind
 from taskito.queue import Queue
 from taskito.queue import queue as default_queue
 from taskito.runtime.executor import Executor
@@ -51,6 +50,7 @@ class Worker:
                  heartbeat_interval: float | None = None,
                  stale_after: float | None = None, pool: str = "thread") -> None:
         self.queue = queue or default_queue
+        self.engine = Engine(self.queue)
         self.queues = list(queues) if queues else None
         self.concurrency = int(taskito_settings.CONCURRENCY if concurrency is None
                                else concurrency)
@@ -106,12 +106,12 @@ class Worker:
     def run_once(self, now: datetime | None = None) -> int:
         """Claim up to `concurrency` ready jobs, run them one after another in this thread and
         write their outcomes; returns how many ran. `now` lets tests move the clock."""
-        jobs = self.queue.claim(worker_id=self.worker_id, limit=self.concurrency,
-                                queues=self.queues, now=now)
-        jobs = admit(self.queue, jobs, now, self.unknown_tasks)
+        jobs = self.engine.claim(worker_id=self.worker_id, limit=self.concurrency,
+                                 queues=self.queues, now=now)
+        jobs = self.engine.screen(jobs, now, self.unknown_tasks)
         executor = Executor(self.queue, manage_connections=False)
         outcomes = [executor(job, now=now) for job in jobs]
-        self.queue.finish(outcomes, now=now)
+        self.engine.finish(outcomes, now=now)
         self.processed += len(outcomes)
         return len(outcomes)
 
@@ -136,22 +136,6 @@ class Worker:
         return self.processed
 
 
-def admit(queue: Queue, jobs: list[ClaimedJob], now: datetime | None = None,
-          warned: set[str] | None = None) -> list[ClaimedJob]:
-    """The claimed jobs that rate and concurrency limits let run now; the others go back to
-    pending until their time (as do, for a grace period, jobs of tasks this process does not
-    know: see `Queue.hold_unknown`)."""
-    jobs = queue.hold_unknown(jobs, now, warned)
-    if any(queue.needs_admission(job) for job in jobs):
-        limited = [job for job in jobs if queue.needs_admission(job)]
-        run, later = queue.admit(limited, now)
-        queue.defer(later)
-        allowed = {job.id for job in run}
-        jobs = [job for job in jobs if job.id in allowed or not queue.needs_admission(job)]
-    log_received(jobs)
-    return jobs
-
-
 class _Loop:
     """State of one `Worker.run()`."""
 
@@ -171,13 +155,13 @@ class _Loop:
         self.last_timeout_check = 0.0
         self.unstarted: list[ClaimedJob] = []
         self.stopping_since: float | None = None
-        self.lifeline = Lifeline(worker.queue, worker_id=worker.worker_id,
+        self.lifeline = Lifeline(worker.engine, worker_id=worker.worker_id,
                                  queues=",".join(worker.queues or []) or "*",
                                  concurrency=worker.concurrency,
                                  heartbeat_interval=worker.heartbeat_interval,
                                  stale_after=worker.stale_after)
         self.unflushed: list[Outcome] = []
-        self.watcher = worker.queue.backend.watcher(worker.poll_interval,
+        self.watcher = worker.queue.dialect.watcher(worker.poll_interval,
                                                     wake=lambda: self.done.put(None))
         worker._wake = lambda: self.done.put(None)
         self.last_check = 0.0
@@ -241,7 +225,7 @@ class _Loop:
         if self.in_flight and now - self.stopping_since >= self.w.drain_timeout:
             jobs = list(self.running.values())
             try:
-                self.w.abandoned = self.w.queue.requeue(jobs)
+                self.w.abandoned = self.w.engine.requeue(jobs)
             except DatabaseError as exc:
                 logger.error("drain timeout: could not requeue %d jobs (%s); the lifeline "
                              "will rescue them", len(jobs), exc)
@@ -282,8 +266,8 @@ class _Loop:
         self.last_check = now
         limit = free if w.max_jobs is None else min(free, w.max_jobs - w.claimed)
         try:
-            jobs = w.queue.claim(worker_id=w.worker_id, limit=limit, queues=w.queues)
-            jobs = admit(w.queue, jobs, warned=w.unknown_tasks)
+            jobs = w.engine.claim(worker_id=w.worker_id, limit=limit, queues=w.queues)
+            jobs = w.engine.screen(jobs, warned=w.unknown_tasks)
         except DatabaseError as exc:
             self._db_error("claim", exc)
             return False, 0
@@ -355,14 +339,14 @@ class _Loop:
     def flush(self) -> None:
         if self.unstarted:
             try:
-                self.w.queue.requeue(self.unstarted)
+                self.w.engine.requeue(self.unstarted)
                 self.unstarted = []
             except DatabaseError as exc:
                 self._db_error("requeue", exc)
         if not self.unflushed:
             return
         try:
-            self.w.queue.finish(self.unflushed)
+            self.w.engine.finish(self.unflushed)
         except DatabaseError as exc:
             self._db_error("finish", exc)
             return
@@ -376,7 +360,7 @@ class _Loop:
         self.backoff = min(high, max(low, self.backoff * 2))
         logger.warning("database error during %s, retrying in %.2fs: %s", what, self.backoff,
                        exc)
-        conn = self.w.queue.backend.connection
+        conn = self.w.queue.dialect.connection
         if conn.in_atomic_block is False:
             conn.close_if_unusable_or_obsolete()
         deadline = time.monotonic() + self.backoff

@@ -62,10 +62,10 @@ def pending_job(db: Any) -> Callable[..., JobResult]:
 
 
 @pytest.fixture
-def running_job(queue: Any) -> Callable[..., JobResult]:
+def running_job(engine, queue: Any) -> Callable[..., JobResult]:
     def make(**options: Any) -> JobResult:
         job = tasks.noop.apply_async(**options)
-        claimed = queue.claim(worker_id="admin-test", limit=1000)
+        claimed = engine.claim(worker_id="admin-test", limit=1000)
         assert job.id in {c.id for c in claimed}
         return job
 

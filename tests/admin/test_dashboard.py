@@ -107,8 +107,8 @@ def test_dashboard_refresh_interval(superuser_client):
         assert f'data-refresh="{used}"' in html
 
 
-def test_dashboard_shows_a_heartbeat_written_by_the_queue(superuser_client, queue):
-    queue.heartbeat(worker_id="w-real", hostname="h", pid=1, queues="*", concurrency=2,
+def test_dashboard_shows_a_heartbeat_written_by_the_queue(engine, superuser_client, queue):
+    engine.heartbeat(worker_id="w-real", hostname="h", pid=1, queues="*", concurrency=2,
                     started_at=timezone.now())
     response = superuser_client.get(DASHBOARD)
     assert [w["worker"].worker_id for w in response.context["workers"]] == ["w-real"]

@@ -136,10 +136,10 @@ def test_job_page_is_read_only_and_shows_call_outcome_and_history(superuser_clie
     assert post.status_code == 403
 
 
-def test_job_page_shows_the_partial_result(superuser_client, queue):
+def test_job_page_shows_the_partial_result(engine, superuser_client, queue):
     job = tasks.noop.delay()
-    claimed = queue.claim(worker_id="admin-tests", limit=1)[0]
-    queue.set_progress(claimed.id, claimed.token, 50, partial={"rows_so_far": 1234})
+    claimed = engine.claim(worker_id="admin-tests", limit=1)[0]
+    engine.set_progress(claimed.id, claimed.token, 50, partial={"rows_so_far": 1234})
     html = superuser_client.get(change_url("job", job.id)).content.decode()
     assert "Partial result" in html and "&quot;rows_so_far&quot;: 1234" in html
 

@@ -9,8 +9,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from taskito.admin.schedules import next_fire_times
+from taskito.cron import next_fire
 from taskito.models import Job, PeriodicTask, QueueState
-from taskito.schedules import next_fire
 from tests.admin.conftest import action_names, change_url, changelist_url, messages_of, run_action
 
 pytestmark = pytest.mark.django_db
@@ -37,10 +37,10 @@ def test_add_a_valid_schedule(superuser_client):
     assert task.next_run_at == next_fire("0 3 * * *", task.created_at)
 
 
-def test_a_schedule_added_here_is_fired_by_the_scheduler(superuser_client, queue):
+def test_a_schedule_added_here_is_fired_by_the_scheduler(engine, superuser_client, queue):
     superuser_client.post(ADD, {**VALID, "cron": "*/10 * * * * *"})  # seconds first
     task = PeriodicTask.objects.get()
-    assert queue.fire_due_periodic(now=task.next_run_at) == 1
+    assert engine.fire_due_periodic(now=task.next_run_at) == 1
     job = Job.objects.get()
     assert (job.task_name, job.args) == ("tests.testapp.tasks.add", "[1,2]")
 

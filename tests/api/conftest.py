@@ -79,7 +79,7 @@ class Jobs:
 
 
 @pytest.fixture
-def make_jobs(queue: Queue, worker: Worker) -> Callable[[], Jobs]:
+def make_jobs(engine, queue: Queue, worker: Worker) -> Callable[[], Jobs]:
     """A completed job with progress and logs, a dead one (with a dead letter and an error),
     a delayed pending one (a second make() does not run it) and a running one
     (claimed, not executed)."""
@@ -90,7 +90,7 @@ def make_jobs(queue: Queue, worker: Worker) -> Callable[[], Jobs]:
         worker.run_until_empty()
         pending = tasks.add.apply_async(args=(1, 2), queue="later", delay=3600)
         running = tasks.noop.apply_async(queue="claimed")
-        claimed = queue.claim(worker_id="api-tests", limit=10, queues=["claimed"])
+        claimed = engine.claim(worker_id="api-tests", limit=10, queues=["claimed"])
         assert [c.id for c in claimed] == [running.id]
         return Jobs(completed, dead, pending, running)
 

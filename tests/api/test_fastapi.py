@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from taskito.execution import Outcome
+from taskito.engine import Outcome
 from tests.api.conftest import PREFIX
 from tests.testapp import tasks
 
@@ -187,31 +187,32 @@ def test_progress_of_an_unknown_job_is_404_before_streaming(fastapi_client, job_
     assert response.json() == {"detail": f"job {job_id} not found"}
 
 
-def test_progress_streams_every_change_until_terminal(fastapi_client, queue, fast_stream):
+def test_progress_streams_every_change_until_terminal(engine, fastapi_client, queue, fast_stream):
     job = tasks.noop.apply_async(queue="watched")
     with fastapi_client.stream("GET", progress_url(job.id)) as response:
         stream = sse(response)
         assert next_event(stream) == {"status": "pending", "progress": 0}
-        [claimed] = queue.claim(worker_id="stream-test", limit=1, queues=["watched"])
+        [claimed] = engine.claim(worker_id="stream-test", limit=1, queues=["watched"])
         assert next_event(stream) == {"status": "running", "progress": 0}
-        queue.set_progress(claimed.id, claimed.token, 40)
+        engine.set_progress(claimed.id, claimed.token, 40)
         assert next_event(stream) == {"status": "running", "progress": 40}
-        queue.finish([Outcome(claimed, "complete", wall_ms=1.0, result="null")])
+        engine.finish([Outcome(claimed, "complete", wall_ms=1.0, result="null")])
         assert rest(stream) == [{"status": "complete", "progress": 100}]
 
 
-def test_progress_carries_partial_results_only_when_asked(fastapi_client, queue, fast_stream):
+def test_progress_carries_partial_results_only_when_asked(engine, fastapi_client, queue,
+                                                          fast_stream):
     job = tasks.noop.apply_async(queue="watched")
-    [claimed] = queue.claim(worker_id="stream-test", limit=1, queues=["watched"])
-    queue.set_progress(claimed.id, claimed.token, 30, partial=["first row"])
+    [claimed] = engine.claim(worker_id="stream-test", limit=1, queues=["watched"])
+    engine.set_progress(claimed.id, claimed.token, 30, partial=["first row"])
     with fastapi_client.stream("GET", progress_url(job.id) + "?partial=1") as response:
         stream = sse(response)
         assert next_event(stream) == {"status": "running", "progress": 30,
                                       "partial": ["first row"]}
-        queue.set_progress(claimed.id, claimed.token, 30, partial=["first row", "second"])
+        engine.set_progress(claimed.id, claimed.token, 30, partial=["first row", "second"])
         assert next_event(stream) == {"status": "running", "progress": 30,
                                       "partial": ["first row", "second"]}
-        queue.finish([Outcome(claimed, "complete", wall_ms=1.0, result="null")])
+        engine.finish([Outcome(claimed, "complete", wall_ms=1.0, result="null")])
         assert rest(stream) == [{"status": "complete", "progress": 100,
                                  "partial": ["first row", "second"]}]
     with fastapi_client.stream("GET", progress_url(job.id)) as response:
@@ -221,13 +222,13 @@ def test_progress_carries_partial_results_only_when_asked(fastapi_client, queue,
     assert response.json()["detail"].startswith("partial must be true or false")
 
 
-def test_progress_event_ids_count_up(fastapi_client, queue, fast_stream):
+def test_progress_event_ids_count_up(engine, fastapi_client, queue, fast_stream):
     job = tasks.noop.apply_async(queue="watched")
     with fastapi_client.stream("GET", progress_url(job.id)) as response:
         stream = sse(response)
         ids = [next(item["id"] for item in stream if isinstance(item, dict))]
-        [claimed] = queue.claim(worker_id="stream-test", limit=1, queues=["watched"])
-        queue.finish([Outcome(claimed, "complete", wall_ms=1.0, result="null")])
+        [claimed] = engine.claim(worker_id="stream-test", limit=1, queues=["watched"])
+        engine.finish([Outcome(claimed, "complete", wall_ms=1.0, result="null")])
         ids += [item["id"] for item in stream if isinstance(item, dict)]
     assert ids == list(range(1, len(ids) + 1)) and len(ids) >= 2
 

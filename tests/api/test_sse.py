@@ -241,10 +241,10 @@ def test_rewrite_keeps_the_last_partial_when_an_event_has_none():
     assert json.loads(text.split("data: ")[1]) == last
 
 
-def test_partial_results_only_when_asked(api, queue, worker):
+def test_partial_results_only_when_asked(engine, api, queue, worker):
     job = tasks.progress_then_read.delay(40)
-    claimed = queue.claim(worker_id="sse-tests", limit=1)[0]
-    assert queue.set_progress(claimed.id, claimed.token, 60, partial={"rows": [1, 2]})
+    claimed = engine.claim(worker_id="sse-tests", limit=1)[0]
+    assert engine.set_progress(claimed.id, claimed.token, 60, partial={"rows": [1, 2]})
     queue.job_model.objects.filter(id=job.id).update(status=JobStatus.CANCELLED)
     plain = api.get(url(job.id)).content.decode()
     assert "partial" not in plain and '"progress": 60' in plain
@@ -256,13 +256,13 @@ def test_partial_results_only_when_asked(api, queue, worker):
     assert response.json()["detail"].startswith("partial must be true or false")
 
 
-def test_a_partial_result_must_be_json(queue):
+def test_a_partial_result_must_be_json(engine, queue):
     from taskito.exceptions import SerializationError
 
     job = tasks.noop.delay()
-    claimed = queue.claim(worker_id="sse-tests", limit=1)[0]
+    claimed = engine.claim(worker_id="sse-tests", limit=1)[0]
     with pytest.raises(SerializationError, match="partial result"):
-        queue.set_progress(claimed.id, claimed.token, 10, partial=object())
+        engine.set_progress(claimed.id, claimed.token, 10, partial=object())
     assert queue.job_progress([job.id], partial=True)[job.id] == (JobStatus.RUNNING, 0, None)
 
 

@@ -25,12 +25,12 @@ def row() -> Callable[[Any], Job]:
 
 
 @pytest.fixture
-def running_job(queue) -> Callable[..., JobResult]:
+def running_job(engine, queue) -> Callable[..., JobResult]:
     """Enqueue `noop()` and claim it, so that it is running (nothing executes it)."""
 
     def make(**options: Any) -> JobResult:
         job = tasks.noop.apply_async(**options)
-        claimed = queue.claim(worker_id="test-claimer", limit=100)
+        claimed = engine.claim(worker_id="test-claimer", limit=100)
         assert job.id in {c.id for c in claimed}
         return job
 

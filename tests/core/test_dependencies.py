@@ -54,10 +54,10 @@ def test_dependent_is_not_claimed_until_its_dependency_completes(worker):
     assert second.refresh().status == "complete"
 
 
-def test_dependent_waits_for_every_dependency(worker, queue):
+def test_dependent_waits_for_every_dependency(engine, worker, queue):
     a, b = tasks.noop.delay(), tasks.noop.delay()
     child = tasks.noop.apply_async(depends_on=[a, b])
-    queue.claim(worker_id="other", limit=1)  # one dependency is running, the other pending
+    engine.claim(worker_id="other", limit=1)  # one dependency is running, the other pending
     worker.run_until_empty()
     assert child.refresh().status == "pending"
 

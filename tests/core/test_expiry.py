@@ -12,12 +12,12 @@ from tests.testapp import tasks
 
 
 @pytest.mark.django_db
-def test_expire_due_cancels_pending_jobs_past_their_expiry(queue):
+def test_expire_due_cancels_pending_jobs_past_their_expiry(engine, queue):
     job = tasks.noop.apply_async(expires=10)
     keep = tasks.noop.apply_async(expires=100)
     plain = tasks.noop.delay()
     later = timezone.now() + timedelta(seconds=11)
-    assert queue.expire_due(now=later) == 1
+    assert engine.expire_due(now=later) == 1
     assert job.refresh().status == "cancelled"
     assert job.error == "expired"
     assert keep.refresh().status == "pending"
@@ -25,18 +25,18 @@ def test_expire_due_cancels_pending_jobs_past_their_expiry(queue):
 
 
 @pytest.mark.django_db
-def test_expire_due_cancels_dependents_of_an_expired_job(queue):
+def test_expire_due_cancels_dependents_of_an_expired_job(engine, queue):
     parent = tasks.noop.apply_async(expires=10)
     child = tasks.noop.apply_async(depends_on=[parent.id])
-    queue.expire_due(now=timezone.now() + timedelta(seconds=11))
+    engine.expire_due(now=timezone.now() + timedelta(seconds=11))
     assert child.refresh().status == "cancelled"
     assert child.error == f"dependency cancelled: {parent.id}"
 
 
 @pytest.mark.django_db
-def test_expired_job_frees_its_unique_key(queue):
+def test_expired_job_frees_its_unique_key(engine, queue):
     first = tasks.noop.apply_async(expires=10, unique_key="k")
-    queue.expire_due(now=timezone.now() + timedelta(seconds=11))
+    engine.expire_due(now=timezone.now() + timedelta(seconds=11))
     second = tasks.noop.apply_async(unique_key="k")
     assert second.id != first.id
 

@@ -51,12 +51,12 @@ def test_stats_by_queue_maps_each_queue_to_its_stats(queue, completed_job):
     }
 
 
-def test_stats_cost_does_not_grow_with_rows(queue, count_queries):
+def test_stats_cost_does_not_grow_with_rows(engine, queue, count_queries):
     with count_queries() as few:
         queue.stats()
     tasks.noop.map([()] * 200)
     tasks.send_email.map([("a@x",)] * 50)
-    queue.claim(worker_id="w", limit=20)
+    engine.claim(worker_id="w", limit=20)
     with count_queries() as many:
         stats = queue.stats()
     assert stats["pending"] == 230

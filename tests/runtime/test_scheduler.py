@@ -9,11 +9,12 @@ from django.test import override_settings
 from django.utils import timezone
 
 from taskito import queue as default_queue
+from taskito.cron import next_fire, next_fires, validate_cron
+from taskito.engine import Engine
 from taskito.exceptions import ConfigurationError
 from taskito.models import DeadLetter, Job, JobError, PeriodicTask, TaskLog, TaskMetric
 from taskito.registry import registry
 from taskito.runtime.lifeline import Lifeline
-from taskito.schedules import next_fire, next_fires, validate_cron
 from tests.testapp import tasks
 
 T0 = datetime(2026, 3, 28, 10, 3, 7, tzinfo=UTC)
@@ -59,23 +60,23 @@ def test_periodic_decorator_refuses_a_bad_cron():
 
 
 @pytest.mark.django_db
-def test_sync_creates_rows_and_keeps_the_enabled_switch(queue):
+def test_sync_creates_rows_and_keeps_the_enabled_switch(engine, queue):
     specs = [s for s in registry.periodic() if s.name == "tests.every-five-minutes"]
-    assert queue.sync_periodic(specs, now=T0) == 1
+    assert engine.sync_periodic(specs, now=T0) == 1
     row = PeriodicTask.objects.get(name="tests.every-five-minutes")
     assert row.next_run_at == datetime(2026, 3, 28, 10, 5, tzinfo=UTC)
     row.enabled = False
     row.save()
-    assert queue.sync_periodic(specs, now=T0) == 0
+    assert engine.sync_periodic(specs, now=T0) == 0
     assert not PeriodicTask.objects.get(name="tests.every-five-minutes").enabled
 
 
 @pytest.mark.django_db
-def test_due_schedule_fires_once_per_due_time(queue):
+def test_due_schedule_fires_once_per_due_time(engine, queue):
     PeriodicTask.objects.create(name="p", task_name=tasks.add.name, cron="*/5 * * * *",
                                 args="[1, 2]", next_run_at=T0)
-    assert queue.fire_due_periodic(now=T0) == 1
-    assert queue.fire_due_periodic(now=T0) == 0  # moved on to 10:05
+    assert engine.fire_due_periodic(now=T0) == 1
+    assert engine.fire_due_periodic(now=T0) == 0  # moved on to 10:05
     job = Job.objects.get(task_name=tasks.add.name)
     assert (job.args, job.status) == ("[1, 2]", 0)
     row = PeriodicTask.objects.get(name="p")
@@ -84,26 +85,26 @@ def test_due_schedule_fires_once_per_due_time(queue):
 
 
 @pytest.mark.django_db
-def test_missed_fires_are_not_caught_up(queue):
+def test_missed_fires_are_not_caught_up(engine, queue):
     PeriodicTask.objects.create(name="p", task_name=tasks.add.name, cron="*/5 * * * *",
                                 args="[1, 2]", next_run_at=T0)
     later = T0 + timedelta(hours=3)
-    assert queue.fire_due_periodic(now=later) == 1
+    assert engine.fire_due_periodic(now=later) == 1
     assert PeriodicTask.objects.get(name="p").next_run_at > later
 
 
 @pytest.mark.django_db
-def test_disabled_schedule_does_not_fire(queue):
+def test_disabled_schedule_does_not_fire(engine, queue):
     PeriodicTask.objects.create(name="p", task_name=tasks.add.name, cron="* * * * *",
                                 next_run_at=T0, enabled=False)
-    assert queue.fire_due_periodic(now=T0 + timedelta(minutes=5)) == 0
+    assert engine.fire_due_periodic(now=T0 + timedelta(minutes=5)) == 0
 
 
 @pytest.mark.django_db
-def test_fired_job_runs_and_carries_its_schedule(queue, worker):
+def test_fired_job_runs_and_carries_its_schedule(engine, queue, worker):
     PeriodicTask.objects.create(name="p", task_name=tasks.add.name, cron="* * * * *",
                                 args="[4, 5]", queue="emails", next_run_at=T0)
-    queue.fire_due_periodic(now=timezone.now())
+    engine.fire_due_periodic(now=timezone.now())
     job = queue.list_jobs(task_name=tasks.add.name)[0]
     assert (job.queue_name, job.metadata["periodic"]) == ("emails", "p")
     worker.run_once()
@@ -115,19 +116,19 @@ def _finished(job, at, status=2):
 
 
 @pytest.mark.django_db
-def test_purge_expired_honours_a_jobs_own_result_ttl(queue):
+def test_purge_expired_honours_a_jobs_own_result_ttl(engine, queue):
     now = timezone.now()
     old = tasks.add.apply_async((1, 1), result_ttl=10)
     young = tasks.add.apply_async((1, 1), result_ttl=100)
     _finished(old, now - timedelta(seconds=11))
     _finished(young, now - timedelta(seconds=11))
-    assert queue.purge_expired(now=now) == 1
+    assert engine.purge_expired(now=now) == 1
     assert not Job.objects.filter(id=old.id).exists()
     assert Job.objects.filter(id=young.id).exists()
 
 
 @pytest.mark.django_db
-def test_purge_expired_uses_the_queue_ttl_for_everything_else(queue):
+def test_purge_expired_uses_the_queue_ttl_for_everything_else(engine, queue):
     now = timezone.now()
     done, dead, pending = tasks.add.delay(1, 1), tasks.add.delay(1, 1), tasks.add.delay(1, 1)
     _finished(done, now - timedelta(seconds=61))
@@ -140,17 +141,17 @@ def test_purge_expired_uses_the_queue_ttl_for_everything_else(queue):
     DeadLetter.objects.create(id=dead.id, original_job_id=dead.id, queue="q", task_name="t",
                               failed_at=old)
     with override_settings(TASKITO={"RESULT_TTL": 60}):
-        assert queue.purge_expired(now=now) == 2
+        assert engine.purge_expired(now=now) == 2
     assert list(Job.objects.values_list("id", flat=True)) == [pending.id]
     assert not (JobError.objects.exists() or TaskLog.objects.exists()
                 or TaskMetric.objects.exists() or DeadLetter.objects.exists())
 
 
 @pytest.mark.django_db
-def test_purge_expired_without_a_ttl_keeps_everything(queue):
+def test_purge_expired_without_a_ttl_keeps_everything(engine, queue):
     job = tasks.add.delay(1, 1)
     _finished(job, timezone.now() - timedelta(days=30))
-    assert queue.purge_expired() == 0
+    assert engine.purge_expired() == 0
     assert Job.objects.filter(id=job.id).exists()
 
 
@@ -169,7 +170,7 @@ def test_job_dag_follows_links_both_ways(queue):
 def test_lifeline_leader_fires_due_schedules(queue):
     PeriodicTask.objects.create(name="p", task_name=tasks.add.name, cron="* * * * *",
                                 args="[1, 1]", next_run_at=timezone.now() - timedelta(seconds=1))
-    life = Lifeline(queue, worker_id="w", queues="*", concurrency=1)
+    life = Lifeline(Engine(queue), worker_id="w", queues="*", concurrency=1)
     life.tick()
     assert Job.objects.filter(task_name=tasks.add.name).count() == 1
     life.close()

@@ -47,22 +47,22 @@ def test_queue_rate_limit_from_settings(wide):
     assert _statuses(jobs).count("complete") == 2
 
 
-def test_concurrency_limit_admits_one_and_defers_the_other(queue):
+def test_concurrency_limit_admits_one_and_defers_the_other(engine, queue):
     first, second = tasks.exclusive.delay(), tasks.exclusive.delay()
-    claimed = queue.claim(worker_id="a", limit=10)
-    run, later = queue.admit(claimed)
+    claimed = engine.claim(worker_id="a", limit=10)
+    run, later = engine.admit(claimed)
     assert [j.id for j in run] == [first.id]
     assert [j.id for j, _ in later] == [second.id]
     assert Throttle.objects.get(key=f"conc:task:{tasks.exclusive.name}").count == 1
 
 
-def test_concurrency_limit_holds_across_workers(queue):
+def test_concurrency_limit_holds_across_workers(engine, queue):
     tasks.exclusive.delay()
     tasks.exclusive.delay()
-    mine = queue.claim(worker_id="a", limit=1)
-    theirs = queue.claim(worker_id="b", limit=1)
-    assert len(queue.admit(mine)[0]) == 1
-    assert queue.admit(theirs)[0] == []
+    mine = engine.claim(worker_id="a", limit=1)
+    theirs = engine.claim(worker_id="b", limit=1)
+    assert len(engine.admit(mine)[0]) == 1
+    assert engine.admit(theirs)[0] == []
 
 
 @pytest.mark.parametrize("fail", [False, True], ids=["success", "failure"])
@@ -79,9 +79,9 @@ def test_deferred_job_runs_once_the_slot_is_free(queue, worker):
     assert _statuses(jobs) == ["complete", "complete"]
 
 
-def test_repair_slots_counts_what_really_runs(queue):
+def test_repair_slots_counts_what_really_runs(engine, queue):
     Throttle.objects.create(key=f"conc:task:{tasks.exclusive.name}", count=5)
-    queue.repair_slots()
+    engine.repair_slots()
     assert Throttle.objects.get().count == 0
 
 

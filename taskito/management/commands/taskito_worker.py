@@ -85,8 +85,7 @@ class Command(BaseCommand):
     def _check_database(self) -> None:
         alias = taskito_settings.DATABASE
         try:
-            with connections[alias].cursor() as cursor:
-                cursor.execute("SELECT 1 FROM taskito_job WHERE 1 = 0")
+            default_queue.dialect.probe_tables()
         except DatabaseError as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise CommandError(

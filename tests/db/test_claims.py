@@ -1,4 +1,4 @@
-"""The db/ contract: the same claim behaviour on SQLite and PostgreSQL."""
+"""The dialect contract, claims: the same claim behaviour on every database."""
 
 from __future__ import annotations
 
@@ -9,46 +9,46 @@ import pytest
 from django.db import connection, connections
 from django.utils import timezone
 
-from taskito.db import get_backend
+from taskito.db import get_dialect
 from tests.testapp import tasks
 
 
 @pytest.mark.django_db
-def test_claim_orders_by_priority_then_due_time(queue):
+def test_claim_orders_by_priority_then_due_time(engine, queue):
     now = timezone.now()
     low_old = tasks.noop.apply_async(priority=0)
     high = tasks.noop.apply_async(priority=5)
     low_new = tasks.noop.apply_async(priority=0)
-    claimed = queue.claim(worker_id="w", limit=3, now=now + timedelta(seconds=1))
+    claimed = engine.claim(worker_id="w", limit=3, now=now + timedelta(seconds=1))
     assert [j.id for j in claimed] == [high.id, low_old.id, low_new.id]
 
 
 @pytest.mark.django_db
-def test_claim_respects_limit_and_marks_running(queue):
+def test_claim_respects_limit_and_marks_running(engine, queue):
     tasks.noop.map([()] * 5)
-    claimed = queue.claim(worker_id="w", limit=2)
+    claimed = engine.claim(worker_id="w", limit=2)
     assert len(claimed) == 2
     assert queue.stats()["running"] == 2
     assert {j.token for j in claimed} and all(j.attempts == 1 for j in claimed)
 
 
 @pytest.mark.django_db
-def test_claim_skips_jobs_not_yet_due(queue):
+def test_claim_skips_jobs_not_yet_due(engine, queue):
     tasks.noop.apply_async(delay=60)
-    assert queue.claim(worker_id="w", limit=10) == []
+    assert engine.claim(worker_id="w", limit=10) == []
     later = timezone.now() + timedelta(seconds=61)
-    assert len(queue.claim(worker_id="w", limit=10, now=later)) == 1
+    assert len(engine.claim(worker_id="w", limit=10, now=later)) == 1
 
 
 @pytest.mark.django_db
-def test_claim_skips_expired_jobs(queue):
+def test_claim_skips_expired_jobs(engine, queue):
     tasks.noop.apply_async(expires=5)
     later = timezone.now() + timedelta(seconds=6)
-    assert queue.claim(worker_id="w", limit=10, now=later) == []
+    assert engine.claim(worker_id="w", limit=10, now=later) == []
 
 
 @pytest.mark.django_db(transaction=True)
-def test_claim_never_hands_a_job_to_two_threads(queue):
+def test_claim_never_hands_a_job_to_two_threads(engine, queue):
     tasks.noop.map([()] * 300)
     seen: list[str] = []
     lock = threading.Lock()
@@ -57,7 +57,7 @@ def test_claim_never_hands_a_job_to_two_threads(queue):
     def claimer(n: int) -> None:
         try:
             while True:
-                jobs = queue.claim(worker_id=f"w{n}", limit=7)
+                jobs = engine.claim(worker_id=f"w{n}", limit=7)
                 if not jobs:
                     return
                 with lock:
@@ -94,5 +94,5 @@ def test_sqlite_connection_gets_the_pragmas():
     fresh.close()
 
 
-def test_backend_matches_vendor():
-    assert get_backend("default").vendor == connection.vendor
+def test_dialect_matches_vendor():
+    assert get_dialect("default").vendor == connection.vendor

@@ -1,0 +1,208 @@
+"""The SQL text every database shares, one named statement each.
+
+Status values come from `JobStatus`; a statement that changes a job's status declares the
+moves it makes (`from -> to`), and tests/db checks them against `states.TRANSITIONS` and
+against the text itself. Vendor modules register their own versions of what differs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from taskito.states import JobStatus
+
+JOB = "taskito_job"
+DEPENDENCY = "taskito_job_dependency"
+QUEUE_STATE = "taskito_queue_state"
+DEAD_LETTER = "taskito_dead_letter"
+JOB_ERROR = "taskito_job_error"
+TASK_LOG = "taskito_task_log"
+METRIC = "taskito_task_metric"
+REPLAY = "taskito_replay_history"
+WORKER = "taskito_worker"
+LEASE = "taskito_lease"
+THROTTLE = "taskito_throttle"
+PERIODIC = "taskito_periodic_task"
+
+PENDING = int(JobStatus.PENDING)
+RUNNING = int(JobStatus.RUNNING)
+COMPLETE = int(JobStatus.COMPLETE)
+DEAD = int(JobStatus.DEAD)
+CANCELLED = int(JobStatus.CANCELLED)
+
+INSERT_COLUMNS = (
+    "id", "queue", "task_name", "args", "kwargs", "status", "priority", "progress", "attempts",
+    "retry_count", "max_retries", "timeout_ms", "soft_timeout_ms", "created_at",
+    "scheduled_at", "expires_at", "result_ttl", "unique_key", "metadata", "cancel_requested",
+    "has_dependencies",
+)
+METRIC_COLUMNS = ("job_id", "task_name", "queue", "succeeded", "wall_time_ms", "recorded_at")
+CLAIM_COLUMNS = (
+    "id", "task_name", "queue", "args", "kwargs", "priority", "scheduled_at", "attempts",
+    "retry_count", "max_retries", "timeout_ms", "soft_timeout_ms",
+)
+
+Move = tuple[JobStatus, JobStatus]
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """One named SQL statement and the status moves it makes (none for most)."""
+
+    name: str
+    sql: str
+    moves: tuple[Move, ...] = ()
+
+
+#: every registered statement, by "<vendor>.<name>" ("base" for the shared ones)
+STATEMENTS: dict[str, Statement] = {}
+
+
+def stmt(vendor: str, name: str, sql: str, *moves: Move) -> str:
+    """Register a statement (for the transition test) and return its text."""
+    STATEMENTS[f"{vendor}.{name}"] = Statement(name, sql, tuple(moves))
+    return sql
+
+
+_P, _R, _C, _D, _X = (JobStatus.PENDING, JobStatus.RUNNING, JobStatus.COMPLETE,
+                      JobStatus.DEAD, JobStatus.CANCELLED)
+
+
+def _b(name: str, sql: str, *moves: Move) -> str:
+    return stmt("base", name, sql, *moves)
+
+
+# -- enqueue -------------------------------------------------------------------------------
+INSERT_JOB = _b("insert_job", f"INSERT INTO {JOB} ({', '.join(INSERT_COLUMNS)}) "
+                              f"VALUES ({', '.join(['%s'] * len(INSERT_COLUMNS))})")
+INSERT_UNIQUE_JOB = _b("insert_unique_job", INSERT_JOB + " ON CONFLICT DO NOTHING RETURNING id")
+ACTIVE_UNIQUE = _b("active_unique", f"SELECT id FROM {JOB} WHERE unique_key = %s "
+                                    f"AND status IN ({PENDING}, {RUNNING})")
+INSERT_DEPENDENCY = _b("insert_dependency",
+                       f"INSERT INTO {DEPENDENCY} (job_id, depends_on_id) VALUES (%s, %s)")
+# Columns of a copied job (in INSERT_COLUMNS order): a fresh pending job with the source's
+# task, arguments and options; the parameters are new id, created, scheduled, cancel, deps.
+COPY_FROM_JOB = _b("copy_from_job", (
+    f"INSERT INTO {JOB} ({', '.join(INSERT_COLUMNS)}) SELECT %s, queue, task_name, args, "
+    f"kwargs, {PENDING}, priority, 0, 0, 0, max_retries, timeout_ms, soft_timeout_ms, %s, %s, "
+    f"NULL, result_ttl, NULL, metadata, %s, %s FROM {JOB} WHERE id = %s"))
+COPY_FROM_DEAD = _b("copy_from_dead", (
+    f"INSERT INTO {JOB} ({', '.join(INSERT_COLUMNS)}) SELECT %s, queue, task_name, args, "
+    f"kwargs, {PENDING}, priority, 0, 0, 0, max_retries, timeout_ms, NULL, %s, %s, NULL, NULL, "
+    f"NULL, metadata, %s, %s FROM {DEAD_LETTER} WHERE id = %s"))
+DELETE_DEAD_LETTER = _b("delete_dead_letter", f"DELETE FROM {DEAD_LETTER} WHERE id = %s")
+
+# -- operator verbs ------------------------------------------------------------------------
+CANCEL_PENDING = _b("cancel_pending", (
+    f"UPDATE {JOB} SET status = {CANCELLED}, completed_at = %s, error = %s "
+    f"WHERE id = %s AND status = {PENDING}"), (_P, _X))
+PENDING_DEPENDENTS = _b("pending_dependents", (
+    f"SELECT d.job_id FROM {DEPENDENCY} d JOIN {JOB} j ON j.id = d.job_id "
+    f"WHERE d.depends_on_id IN ({{marks}}) AND j.status = {PENDING}"))
+EXPIRE_DUE = _b("expire_due", (
+    f"UPDATE {JOB} SET status = {CANCELLED}, error = %s, completed_at = %s "
+    f"WHERE status = {PENDING} AND expires_at IS NOT NULL AND expires_at <= %s RETURNING id"),
+    (_P, _X))
+#: children first, the jobs last; "{marks}" is filled with one placeholder per id
+DELETE_JOBS = tuple(_b(f"delete_jobs_{i}", sql) for i, sql in enumerate((
+    f"DELETE FROM {JOB_ERROR} WHERE job_id IN ({{marks}})",
+    f"DELETE FROM {TASK_LOG} WHERE job_id IN ({{marks}})",
+    f"DELETE FROM {METRIC} WHERE job_id IN ({{marks}})",
+    f"DELETE FROM {DEPENDENCY} WHERE job_id IN ({{marks}}) OR depends_on_id IN ({{marks}})",
+    f"DELETE FROM {REPLAY} WHERE original_job_id IN ({{marks}}) "
+    f"OR replay_job_id IN ({{marks}})",
+    f"DELETE FROM {JOB} WHERE id IN ({{marks}})",
+)))
+SET_PAUSED = _b("set_paused", (
+    f"INSERT INTO {QUEUE_STATE} (name, paused, updated_at) VALUES (%s, %s, %s) "
+    f"ON CONFLICT (name) DO UPDATE SET paused = excluded.paused, "
+    f"updated_at = excluded.updated_at"))
+#: "{table}" / "{column}": one of the tables a queue-wide TTL prunes, and its time column
+DELETE_OLDER = _b("delete_older", (
+    "DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE {column} < %s LIMIT %s)"))
+TTL_PRUNED = ((DEAD_LETTER, "failed_at"), (JOB_ERROR, "failed_at"), (TASK_LOG, "logged_at"),
+              (METRIC, "recorded_at"))
+
+# -- the worker's writes -------------------------------------------------------------------
+COMPLETE_JOB = _b("complete_job", (
+    f"UPDATE {JOB} SET status = {COMPLETE}, result = %s, completed_at = %s, progress = 100 "
+    f"WHERE id = %s AND claim_token = %s AND status = {RUNNING}"), (_R, _C))
+COMPLETED_TOKENS = _b("completed_tokens", (
+    f"SELECT id, claim_token FROM {JOB} WHERE status = {COMPLETE} AND id IN ({{marks}})"))
+RETRY_JOB = _b("retry_job", (
+    f"UPDATE {JOB} SET status = {PENDING}, scheduled_at = %s, retry_count = retry_count + 1, "
+    f"error = %s, worker_id = NULL, claim_token = NULL "
+    f"WHERE id = %s AND claim_token = %s AND status = {RUNNING}"), (_R, _P))
+END_JOB = _b("end_job", (
+    f"UPDATE {JOB} SET status = %s, error = %s, completed_at = %s "
+    f"WHERE id = %s AND claim_token = %s AND status = {RUNNING}"), (_R, _D), (_R, _X))
+INSERT_DEAD_LETTER = _b("insert_dead_letter", (
+    f"INSERT INTO {DEAD_LETTER} (id, original_job_id, queue, task_name, args, kwargs, "
+    f"priority, max_retries, timeout_ms, error, retry_count, failed_at, metadata) "
+    f"SELECT %s, id, queue, task_name, args, kwargs, priority, max_retries, timeout_ms, error, "
+    f"retry_count, %s, metadata FROM {JOB} WHERE id = %s"))
+INSERT_ERROR = _b("insert_error", (f"INSERT INTO {JOB_ERROR} (job_id, attempt, error, "
+                                   f"traceback, failed_at) VALUES (%s, %s, %s, %s, %s)"))
+INSERT_METRIC = _b("insert_metric", (f"INSERT INTO {METRIC} ({', '.join(METRIC_COLUMNS)}) "
+                                     f"VALUES (%s, %s, %s, %s, %s, %s)"))
+SET_PROGRESS = _b("set_progress", (
+    f"UPDATE {JOB} SET progress = %s{{partial}} WHERE id = %s AND claim_token = %s "
+    f"AND status = {RUNNING}"))
+REQUEUE = _b("requeue", (
+    f"UPDATE {JOB} SET status = {PENDING}, worker_id = NULL, claim_token = NULL "
+    f"WHERE id = %s AND claim_token = %s AND status = {RUNNING}"), (_R, _P))
+DEFER = _b("defer", (
+    f"UPDATE {JOB} SET status = {PENDING}, worker_id = NULL, claim_token = NULL, "
+    f"scheduled_at = %s, attempts = attempts - 1 "
+    f"WHERE id = %s AND claim_token = %s AND status = {RUNNING}"), (_R, _P))
+EXPIRED_BY_OWN_TTL = _b("expired_by_own_ttl", (
+    f"SELECT id FROM {JOB} WHERE status IN ({{marks}}) AND result_ttl IS NOT NULL "
+    f"AND completed_at IS NOT NULL AND {{ttl_end}} < %s LIMIT %s"))
+
+# -- liveness ------------------------------------------------------------------------------
+HEARTBEAT = _b("heartbeat", (
+    f"INSERT INTO {WORKER} (worker_id, hostname, pid, queues, concurrency, started_at, "
+    f"last_seen) VALUES (%s, %s, %s, %s, %s, %s, %s) "
+    f"ON CONFLICT (worker_id) DO UPDATE SET last_seen = excluded.last_seen"))
+FORGET_WORKER = _b("forget_worker", f"DELETE FROM {WORKER} WHERE worker_id = %s")
+STALE_WORKERS = _b("stale_workers", f"SELECT worker_id FROM {WORKER} WHERE last_seen < %s")
+# Running jobs of a stale worker, or of a worker with no heartbeat row at all that started
+# before the cutoff (its row was removed, or it never wrote one).
+LOST_JOBS = _b("lost_jobs", (
+    f"SELECT {', '.join(f'j.{c}' for c in CLAIM_COLUMNS)}, j.claim_token, j.worker_id "
+    f"FROM {JOB} j WHERE j.status = {RUNNING} "
+    f"AND (j.worker_id IN (SELECT worker_id FROM {WORKER} WHERE last_seen < %s) "
+    f"OR (j.started_at < %s AND NOT EXISTS (SELECT 1 FROM {WORKER} w "
+    f"WHERE w.worker_id = j.worker_id)))"))
+DELETE_STALE_WORKERS = _b("delete_stale_workers", (
+    f"DELETE FROM {WORKER} WHERE last_seen < %s AND worker_id IN ({{marks}})"))
+ACQUIRE_LEASE = _b("acquire_lease", (
+    f"INSERT INTO {LEASE} (name, holder, expires_at) VALUES (%s, %s, %s) "
+    f"ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, "
+    f"expires_at = excluded.expires_at WHERE {LEASE}.holder = excluded.holder "
+    f"OR {LEASE}.expires_at < %s RETURNING holder"))
+RELEASE_LEASE = _b("release_lease", f"DELETE FROM {LEASE} WHERE name = %s AND holder = %s")
+
+# -- periodic tasks ------------------------------------------------------------------------
+ADVANCE_PERIODIC = _b("advance_periodic", (
+    f"UPDATE {PERIODIC} SET next_run_at = %s, last_run_at = %s "
+    f"WHERE id = %s AND next_run_at = %s AND enabled = %s"))
+
+# -- throttles -----------------------------------------------------------------------------
+TAKE_RATE = _b("take_rate", (
+    f"INSERT INTO {THROTTLE} (key, window_no, count) VALUES (%s, %s, 1) "
+    f"ON CONFLICT (key) DO UPDATE SET window_no = excluded.window_no, count = "
+    f"CASE WHEN {THROTTLE}.window_no = excluded.window_no THEN {THROTTLE}.count + 1 ELSE 1 "
+    f"END WHERE {THROTTLE}.window_no <> excluded.window_no OR {THROTTLE}.count < %s "
+    f"RETURNING count"))
+TAKE_SLOT = _b("take_slot", (
+    f"INSERT INTO {THROTTLE} (key, window_no, count) VALUES (%s, 0, 1) "
+    f"ON CONFLICT (key) DO UPDATE SET count = {THROTTLE}.count + 1 "
+    f"WHERE {THROTTLE}.count < %s RETURNING count"))
+RELEASE_SLOT = _b("release_slot", (f"UPDATE {THROTTLE} SET count = count - 1 "
+                                   f"WHERE key = %s AND count > 0"))
+SLOT_KEYS = _b("slot_keys", f"SELECT key FROM {THROTTLE} WHERE key LIKE %s")
+SET_SLOT = _b("set_slot", f"UPDATE {THROTTLE} SET count = %s WHERE key = %s")
+
+# -- set-up checks -------------------------------------------------------------------------
+PROBE_TABLES = _b("probe_tables", f"SELECT 1 FROM {JOB} WHERE 1 = 0")

@@ -1,0 +1,38 @@
+"""The engine: what workers and the lifeline do to rows (the WORKER's verbs). The runtime
+calls it explicitly; it is the only writer of the attempts it claims.
+
+    engine = Engine(queue)
+    jobs = engine.claim(worker_id="w1", limit=8)
+    engine.finish([...outcomes...])
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from taskito.engine.attempts import AttemptsMixin, log_received
+from taskito.engine.housekeeping import HousekeepingMixin
+from taskito.engine.jobs import ClaimedJob, Outcome, OutcomeKind
+from taskito.engine.liveness import LivenessMixin
+from taskito.engine.throttles import ThrottlesMixin
+
+__all__ = ["ClaimedJob", "Engine", "Outcome", "OutcomeKind"]
+
+
+class Engine(AttemptsMixin, LivenessMixin, HousekeepingMixin, ThrottlesMixin):
+    """The worker's verbs over one Queue's rows; sibling parts over one EngineBase."""
+
+    def screen(self, jobs: list[ClaimedJob], now: datetime | None = None,
+               warned: set[str] | None = None) -> list[ClaimedJob]:
+        """The claimed jobs that may run now. The others go back to pending, spending no
+        retry: jobs of tasks this process does not know (for UNKNOWN_TASK_GRACE, see
+        `hold_unknown`), and jobs whose rate or concurrency limit is used up (until it frees)."""
+        jobs = self.hold_unknown(jobs, now, warned)
+        if any(self.needs_admission(job) for job in jobs):
+            limited = [job for job in jobs if self.needs_admission(job)]
+            run, later = self.admit(limited, now)
+            self.defer(later)
+            allowed = {job.id for job in run}
+            jobs = [job for job in jobs if job.id in allowed or not self.needs_admission(job)]
+        log_received(jobs)
+        return jobs
