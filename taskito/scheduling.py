@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from taskito.db.base import DEAD_LETTER, JOB_ERROR, METRIC
 from taskito.ids import as_uuid, new_id
-from taskito.registry import PeriodicSpec
+from taskito.registry import PeriodicSpec, registry
 from taskito.schedules import next_fire
 from taskito.serialization import dumps
 from taskito.supervision import SupervisionMixin
@@ -68,6 +68,8 @@ class SchedulingMixin(SupervisionMixin):
         fired = 0
         for row in due:
             nxt = next_fire(row["cron"], now, row["timezone"])
+            # the task's own queue, priority, retries and timeout, as enqueue() uses them
+            spec = registry.resolve(row["task_name"])
             with transaction.atomic(using=self.using), b.connection.cursor() as cursor:
                 cursor.execute(f"UPDATE {PERIODIC} SET next_run_at = %s, last_run_at = %s "
                                f"WHERE id = %s AND next_run_at = %s AND enabled = %s",
@@ -75,7 +77,7 @@ class SchedulingMixin(SupervisionMixin):
                                 True])
                 if cursor.rowcount != 1:
                     continue  # another scheduler fired it, or it was disabled meanwhile
-                plan = self.plan(row["task_name"], None, queue=row["queue"] or None, now=now)
+                plan = self.plan(row["task_name"], spec, queue=row["queue"] or None, now=now)
                 plan.metadata = dumps({"periodic": row["name"],
                                        "scheduled_for": row["next_run_at"].isoformat()})
                 b.insert_jobs([self.row(plan, new_id(), row["args"], row["kwargs"])])
