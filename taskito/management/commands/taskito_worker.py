@@ -133,4 +133,3 @@ def _first(names: Sequence[str], count: int = 20) -> str:
     """The first `count` names, comma-separated, and how many more there are."""
     more = f" (+{len(names) - count} more)" if len(names) > count else ""
     return ", ".join(names[:count]) + more
-
