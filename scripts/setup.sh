@@ -3,35 +3,54 @@
 # editable mode with the development extras.
 #
 # Idempotent and quick when nothing changed: the pip step is skipped while the stamp
-# in .venv records the same extras and the same pyproject.toml.
+# in the venv records the same extras, Django spec, extra packages and pyproject.toml.
 #
 # Environment:
-#   TASKITO_EXTRAS   extras to install (default: dev), e.g. "dev,postgres,rest"
-#   TASKITO_PYTHON   interpreter to use instead of searching for one (must be >= 3.12)
-#   TASKITO_VERBOSE  set to 1 to show pip's output
+#   TASKITO_VENV      the virtualenv's path (default: .venv), e.g. .venv-dj52 for a CI line
+#   TASKITO_PYTHON    interpreter to use instead of searching for one (must be >= 3.12),
+#                     e.g. "env PYENV_VERSION=3.12.1 python3.12"
+#   TASKITO_PYTHON_VERSION  search only for this X.Y (e.g. 3.12), on PATH and in pyenv; an
+#                     existing venv on another version is recreated
+#   TASKITO_DJANGO    a Django requirement to install with it (default: the newest that
+#                     pyproject allows), e.g. "Django>=5.2,<6.0"
+#   TASKITO_PACKAGES  more requirements, space-separated, e.g. "django-tasks"
+#   TASKITO_EXTRAS    extras to install (default: dev), e.g. "dev,postgres,rest"
+#   TASKITO_VERBOSE   set to 1 to show pip's output
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-VENV="$ROOT/.venv"
+VENV="${TASKITO_VENV:-$ROOT/.venv}"
+[[ "$VENV" == /* ]] || VENV="$ROOT/$VENV"
+DJANGO_SPEC="${TASKITO_DJANGO:-}"
+read -r -a MORE_PACKAGES <<<"${TASKITO_PACKAGES:-}"
 EXTRAS="${TASKITO_EXTRAS-dev}"
 VERBOSE="${TASKITO_VERBOSE:-0}"
 STAMP="$VENV/.taskito-setup-stamp"
 PY_CHECK='import sys; assert sys.version_info >= (3, 12)'
+WANT_VERSION="${TASKITO_PYTHON_VERSION:-}"
+if [[ -n "$WANT_VERSION" ]]; then
+    [[ "$WANT_VERSION" =~ ^3\.([0-9]+)$ ]] && (( BASH_REMATCH[1] >= 12 )) \
+        || { echo "setup: ERROR: TASKITO_PYTHON_VERSION must be 3.12 or later, like 3.12" >&2
+             exit 1; }
+    PY_CHECK="import sys; assert sys.version_info[:2] == (3, ${WANT_VERSION#3.})"
+fi
 PY_VERSION='import sys; print("%d %d %d" % sys.version_info[:3])'
 
 say() { [[ "$VERBOSE" == 1 ]] && echo "setup: $*" >&2 || true; }
 die() { echo "setup: ERROR: $*" >&2; exit 1; }
 
-# --- find a Python >= 3.12 ------------------------------------------------------------
+# --- find a Python >= 3.12 (or exactly TASKITO_PYTHON_VERSION) ---------------------------
 # Each candidate is a command line (words separated by spaces); the newest one that
 # actually runs and passes PY_CHECK wins.
 candidates=()
 if [[ -n "${TASKITO_PYTHON:-}" ]]; then
     candidates+=("$TASKITO_PYTHON")
 else
-    for name in python3.14 python3.13 python3.12; do
+    names=(python3.14 python3.13 python3.12)
+    [[ -n "$WANT_VERSION" ]] && names=("python$WANT_VERSION")
+    for name in "${names[@]}"; do
         command -v "$name" >/dev/null 2>&1 && candidates+=("$name")
     done
     if command -v pyenv >/dev/null 2>&1; then
@@ -39,6 +58,9 @@ else
         while IFS= read -r v; do
             if [[ "$v" =~ ^([0-9]+)\.([0-9]+) ]]; then
                 major="${BASH_REMATCH[1]}" minor="${BASH_REMATCH[2]}"
+                if [[ -n "$WANT_VERSION" && "$major.$minor" != "$WANT_VERSION" ]]; then
+                    continue
+                fi
                 if (( major > 3 || (major == 3 && minor >= 12) )); then
                     candidates+=("env PYENV_VERSION=$v python$major.$minor")
                 fi
@@ -70,16 +92,16 @@ if [[ -x "$VENV/bin/python" ]] && "$VENV/bin/python" -c "$PY_CHECK" >/dev/null 2
     say "reusing $VENV ($("$VENV/bin/python" -V 2>&1))"
 else
     if [[ -e "$VENV" ]]; then
-        echo "setup: $VENV is broken or older than Python 3.12; recreating it" >&2
+        echo "setup: $VENV is broken or not on Python ${WANT_VERSION:-3.12+}; recreating it" >&2
         rm -rf "$VENV"
     fi
-    PYTHON="$(find_python)" || die "no working Python >= 3.12 found (tried: ${candidates[*]:-nothing}).
+    PYTHON="$(find_python)" || die "no working Python ${WANT_VERSION:->= 3.12} found (tried: ${candidates[*]:-nothing}).
 Install one (e.g. 'pyenv install 3.13') or point TASKITO_PYTHON at it."
     say "creating $VENV with '$PYTHON'"
     # shellcheck disable=SC2086
     $PYTHON -m venv "$VENV" || die "'$PYTHON -m venv $VENV' failed"
     "$VENV/bin/python" -c "$PY_CHECK" || die "the new virtualenv's python does not work"
-    echo "setup: created .venv with $("$VENV/bin/python" -V 2>&1)" >&2
+    echo "setup: created $VENV with $("$VENV/bin/python" -V 2>&1)" >&2
 fi
 
 # --- Debian's chromium, for the browser tests ------------------------------------------
@@ -133,7 +155,8 @@ fi
 # maps taskito as a namespace package and must be redone once it exists.
 has_init=no
 [[ -f taskito/__init__.py ]] && has_init=yes
-want_stamp="extras=$EXTRAS init=$has_init pyproject=$(sha256sum pyproject.toml | cut -d' ' -f1)"
+want_stamp="extras=$EXTRAS django=$DJANGO_SPEC packages=${MORE_PACKAGES[*]:-} init=$has_init \
+pyproject=$(sha256sum pyproject.toml | cut -d' ' -f1)"
 
 installed_ok() {
     # The stamp matches and the package can still be found from outside the repo
@@ -153,8 +176,18 @@ fi
 
 rm -f "$STAMP"
 export PIP_DISABLE_PIP_VERSION_CHECK=1
+# The distribution was called `taskito` before it became `django-taskito` (and the index's
+# `taskito` is another project with the same import name): remove it, or two installs
+# would claim the `taskito` package.
+if "$VENV/bin/python" -m pip show -q taskito >/dev/null 2>&1; then
+    echo "setup: removing the distribution 'taskito' from $VENV (this project is django-taskito)" >&2
+    "$VENV/bin/python" -m pip uninstall -y -q taskito >/dev/null 2>&1 \
+        || die "could not uninstall the distribution 'taskito' from $VENV"
+fi
 PIP=("$VENV/bin/python" -m pip install -e "$TARGET")
-echo "setup: installing taskito in editable mode: pip install -e '$TARGET'" >&2
+[[ -n "$DJANGO_SPEC" ]] && PIP+=("$DJANGO_SPEC")
+(( ${#MORE_PACKAGES[@]} )) && PIP+=("${MORE_PACKAGES[@]}")
+echo "setup: installing into $VENV: pip install -e ${PIP[*]:5}" >&2
 if [[ "$VERBOSE" == 1 ]]; then
     "${PIP[@]}" || status=$?
 else
@@ -188,4 +221,5 @@ if [[ "$has_init" == no ]]; then
     echo "setup: WARNING: taskito/__init__.py does not exist yet; installed anyway (the next" \
         "run reinstalls once it exists)" >&2
 fi
-echo "setup: done ($("$VENV/bin/python" -V 2>&1), .venv ready)" >&2
+echo "setup: done ($("$VENV/bin/python" -V 2>&1), Django $("$VENV/bin/python" -c \
+    'import django; print(django.get_version())' 2>/dev/null || echo '?'), $VENV ready)" >&2

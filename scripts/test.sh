@@ -1,11 +1,25 @@
 #!/usr/bin/env bash
-# Lint, type-check and test taskito.
+# Lint, type-check and test taskito on every supported Django line.
 #
 #   bash scripts/test.sh [pytest args...]
 #
-# Runs scripts/setup.sh, then `ruff check .`, `mypy taskito` and pytest on SQLite.
-# When TASKITO_TEST_DATABASE_URL is set (e.g. postgres://postgres@127.0.0.1:5432/postgres)
-# the test suite runs a second time against that database.
+# Lines (each in its own virtualenv made by scripts/setup.sh):
+#   main   .venv        the newest Python >= 3.12 and the newest Django (6.1): ruff, mypy, tests
+#   dj60   .venv-dj60   Python 3.13 + Django 6.0: tests
+#   dj52   .venv-dj52   Python 3.12 + Django 5.2 LTS + the django-tasks backport: tests
+# Each line runs the suite on a SQLite file; main and dj52 run it a second time on PostgreSQL
+# when TASKITO_TEST_DATABASE_URL is set (e.g. postgres://postgres@127.0.0.1:5432/postgres).
+# dj60 skips PostgreSQL by default to keep .ci/run near 25 minutes on a 2-core machine; the
+# database code does not differ between Django 6.0 and 6.1.
+# Then, once (on dj52 when it runs), the packaging test (`-m packaging`): build the wheel,
+# install it with pip into a fresh venv of that line's Python and Django, and run a new
+# project through it.
+#
+# Environment:
+#   TASKITO_LINES          lines to run (default: "main dj60 dj52"), e.g. TASKITO_LINES=main
+#   TASKITO_PG_LINES       lines that also run on PostgreSQL (default: "main dj52"; "main dj60
+#                          dj52" for all)
+#   TASKITO_SKIP_PACKAGING set to 1 to skip the packaging test (it installs from the index)
 # Exits non-zero if any step fails; every step runs even after an earlier one failed.
 set -uo pipefail
 
@@ -14,18 +28,20 @@ cd "$ROOT"
 
 header() { printf '\n===== %s =====\n' "$*"; }
 
-bash scripts/setup.sh || { echo "test: setup failed" >&2; exit 1; }
-
-export PATH="$ROOT/.venv/bin:$PATH"
 export PYTHONDONTWRITEBYTECODE="${PYTHONDONTWRITEBYTECODE:-1}"
+DB_URL="${TASKITO_TEST_DATABASE_URL:-}"
+read -r -a LINES <<<"${TASKITO_LINES:-main dj60 dj52}"
+PG_LINES=" ${TASKITO_PG_LINES-main dj52} "
+started=$SECONDS
 
 failed=()
 rc=0
 run_step() {
     # run_step NAME CMD...: run CMD, remember NAME and the first non-zero exit code.
-    local name="$1" status=0
+    local name="$1" status=0 t0=$SECONDS
     shift
     "$@" || status=$?
+    echo "test: $name took $(( SECONDS - t0 )) s (exit $status)"
     if (( status != 0 )); then
         failed+=("$name (exit $status)")
         (( rc == 0 )) && rc=$status
@@ -33,24 +49,81 @@ run_step() {
     return 0
 }
 
-header "ruff check ."
-run_step "ruff" ruff check .
+setup_line() {
+    # setup_line LINE: make (or reuse) the line's venv; prints its path.
+    local venv
+    case "$1" in
+        main) venv=.venv
+              bash scripts/setup.sh >&2 || return 1 ;;
+        dj60) venv=.venv-dj60
+              TASKITO_VENV=$venv TASKITO_PYTHON_VERSION=3.13 TASKITO_DJANGO="Django>=6.0,<6.1" \
+                  TASKITO_PACKAGES="" bash scripts/setup.sh >&2 || return 1 ;;
+        dj52) venv=.venv-dj52
+              TASKITO_VENV=$venv TASKITO_PYTHON_VERSION=3.12 TASKITO_DJANGO="Django>=5.2,<6.0" \
+                  TASKITO_PACKAGES="django-tasks" bash scripts/setup.sh >&2 || return 1 ;;
+        *) echo "test: unknown line '$1' (main, dj60, dj52)" >&2; return 1 ;;
+    esac
+    echo "$ROOT/$venv"
+}
 
-header "mypy taskito"
-run_step "mypy" mypy taskito
+pytest_on() {
+    # pytest_on LINE VENV DB_URL [pytest args...]: the suite on SQLite ("") or that database.
+    local line="$1" venv="$2" url="$3"
+    shift 3
+    # Each line has its own SQLite file and PostgreSQL test database, so lines never share one.
+    local dir="$ROOT/test-output/$line" pg_name="${TASKITO_TEST_PG_NAME:-taskito_test}_$line"
+    mkdir -p "$dir"
+    if [[ -z "$url" ]]; then
+        env -u TASKITO_TEST_DATABASE_URL TASKITO_TEST_DIR="$dir" \
+            "$venv/bin/python" -m pytest -p no:cacheprovider "$@"
+    else
+        env TASKITO_TEST_DATABASE_URL="$url" TASKITO_TEST_PG_NAME="$pg_name" \
+            TASKITO_TEST_DIR="$dir" "$venv/bin/python" -m pytest -p no:cacheprovider "$@"
+    fi
+}
 
-DB_URL="${TASKITO_TEST_DATABASE_URL:-}"
+for line in "${LINES[@]}"; do
+    header "line $line: setup"
+    if ! venv="$(setup_line "$line")"; then
+        failed+=("$line: setup")
+        rc=1
+        continue
+    fi
+    "$venv/bin/python" -c 'import sys, django
+print("test: line %s: Python %s, Django %s" % (sys.argv[1], sys.version.split()[0],
+                                              django.get_version()))' "$line"
+    if [[ "$line" == main ]]; then
+        header "line main: ruff check ."
+        run_step "main: ruff" "$venv/bin/ruff" check .
+        header "line main: mypy taskito"
+        run_step "main: mypy" "$venv/bin/mypy" taskito
+    fi
+    header "line $line: pytest on SQLite"
+    run_step "$line: pytest (SQLite)" pytest_on "$line" "$venv" "" "$@"
+    if [[ -n "$DB_URL" && "$PG_LINES" == *" $line "* ]]; then
+        # Do not print a password that may be in the URL.
+        shown="$(sed -E 's#(://[^:/@]+):[^@/]*@#\1:***@#' <<<"$DB_URL")"
+        header "line $line: pytest on $shown"
+        run_step "$line: pytest ($shown)" pytest_on "$line" "$venv" "$DB_URL" "$@"
+    fi
+done
 
-header "pytest on SQLite"
-run_step "pytest (SQLite)" env -u TASKITO_TEST_DATABASE_URL pytest "$@"
-
-if [[ -n "$DB_URL" ]]; then
-    # Do not print a password that may be in the URL.
-    shown="$(sed -E 's#(://[^:/@]+):[^@/]*@#\1:***@#' <<<"$DB_URL")"
-    header "pytest on $shown"
-    run_step "pytest ($shown)" env TASKITO_TEST_DATABASE_URL="$DB_URL" pytest "$@"
+if [[ "${TASKITO_SKIP_PACKAGING:-0}" != 1 ]]; then
+    # On the oldest line run (Python 3.12 + Django 5.2 LTS when it is among them): the fresh
+    # venv gets that line's Python and Django.
+    pk_line="${LINES[0]:-main}"
+    for line in "${LINES[@]}"; do [[ "$line" == dj52 ]] && pk_line=dj52; done
+    header "packaging (line $pk_line): wheel -> pip install into a fresh venv -> a new project"
+    if venv="$(setup_line "$pk_line")"; then
+        run_step "packaging" pytest_on packaging "$venv" "" -m packaging
+    else
+        failed+=("packaging: setup")
+        rc=1
+    fi
 fi
 
+echo
+echo "test: all steps took $(( SECONDS - started )) s"
 if (( ${#failed[@]} )); then
     {
         echo

@@ -1,13 +1,16 @@
 """Framework-free helpers of the Django Tasks backend (`taskito.backends`): checking a
-backend's OPTIONS, and reading an exception's class path from a stored traceback."""
+backend's OPTIONS, reading an exception's class path from a stored traceback, and quieting
+the backport's log line."""
 
 from __future__ import annotations
 
 import builtins
+import logging
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from django.conf import settings
 from django.utils.module_loading import import_string
 
 from taskito import exceptions as taskito_exceptions
@@ -21,6 +24,18 @@ TASK_OPTIONS = frozenset(TASKITO_OPTIONS - {"queue", "priority"})
 _TRACEBACK_START = re.compile(
     r"^( {2}\+ )?(Exception Group )?Traceback \(most recent call last\):$")
 _EXCEPTION_NAME = re.compile(r"^([A-Za-z_][\w.]*)(:|$)")
+
+
+def django_task_paths() -> list[str] | None:
+    """Module paths of the Django `@task` functions on a taskito backend found so far (see
+    `taskito.backends.discover_tasks`), or None when TASKS routes no backend to taskito."""
+    from taskito.apps import uses_tasks_backend
+
+    if not uses_tasks_backend(getattr(settings, "TASKS", None)):
+        return None
+    from taskito.backends import discover_tasks  # needs the Tasks framework
+
+    return discover_tasks()
 
 
 def parse_options(raw: Any) -> dict[str, Any]:
@@ -102,3 +117,20 @@ def _qualified(name: str) -> str:
     # (an unknown task name) are recorded by name only.
     return f"taskito.exceptions.{name}" if (
         not hasattr(builtins, name) and hasattr(taskito_exceptions, name)) else f"builtins.{name}"
+
+
+class NoEmptyExcInfo(logging.Filter):
+    """The backport logs a FAILED `task_finished` with `logger.exception`, as if inside an
+    `except` block; taskito sends it once the outcome is written, where there is none, so
+    the line would be followed by a stray "NoneType: None". Keep the line, drop that."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info is not None and record.exc_info[0] is None:
+            record.exc_info = None
+        return True
+
+
+def quiet_empty_exc_info(logger: logging.Logger) -> None:
+    """Add `NoEmptyExcInfo` to `logger` (once)."""
+    if not any(isinstance(f, NoEmptyExcInfo) for f in logger.filters):
+        logger.addFilter(NoEmptyExcInfo())

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
+import sys
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
@@ -52,7 +53,13 @@ else:  # Django 5.2: the django-tasks backport has the same API under another na
 
 from taskito import queue as default_queue
 from taskito import signals as taskito_signals
-from taskito.backend_utils import TASK_OPTIONS, check_options, exception_path, parse_options
+from taskito.backend_utils import (
+    TASK_OPTIONS,
+    check_options,
+    exception_path,
+    parse_options,
+    quiet_empty_exc_info,
+)
 from taskito.context import _current
 from taskito.exceptions import ConfigurationError
 from taskito.ids import as_uuid
@@ -231,7 +238,9 @@ def task_spec(task: Task, options: Mapping[str, Any]) -> TaskSpec:
 
     run.__module__, run.__qualname__ = task.func.__module__, task.func.__qualname__
     run.__name__ = task.func.__name__
-    spec = build_spec(run, name=path, **dict(options))
+    # queue and priority too, for jobs enqueued by name (a periodic run) rather than by Task
+    spec = build_spec(run, name=path, queue=task.queue_name, priority=task.priority,
+                      **dict(options))
     _django_task_names.add(path)
     return spec
 
@@ -262,6 +271,23 @@ def find_task(path: str) -> Task | None:
     except ImportError:
         return None
     return obj if isinstance(obj, Task) else None
+
+
+def discover_tasks() -> list[str]:
+    """Module paths of the Django Tasks on a taskito backend that this process can see: those
+    it has met, and those defined in the installed apps' modules imported so far (such as
+    their `tasks` modules). A worker imports any other one by its path when a job names it."""
+    found = set(_django_task_names)
+    packages = {app.name for app in apps.get_app_configs()}
+    prefixes = tuple(f"{package}." for package in packages)
+    for name, module in list(sys.modules.items()):
+        if module is None or not (name in packages or name.startswith(prefixes)):
+            continue
+        for value in list(vars(module).values()):
+            if (isinstance(value, Task) and value.func.__module__ == name
+                    and isinstance(_backend(value.backend), TaskitoBackend)):
+                found.add(value.module_path)
+    return sorted(found)
 
 
 def _backend(alias: str) -> BaseTaskBackend | None:
@@ -372,6 +398,8 @@ def _install() -> None:
     registry.add_resolver(resolve)
     taskito_signals.job_finished.connect(_on_job_finished,
                                          dispatch_uid="taskito.backends.task_finished")
+    if django.VERSION < (6, 0):  # Django 6's own receiver passes exc_info only when set
+        quiet_empty_exc_info(logging.getLogger("django_tasks"))
 
 
 _install()

@@ -17,6 +17,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
 from taskito.admin.common import ReadOnlyAdmin, Tally, TaskitoAdmin, phrase
+from taskito.backend_utils import django_task_paths
 from taskito.cron import next_fire, next_fires, validate_cron, zone
 from taskito.exceptions import ConfigurationError
 from taskito.models import PeriodicTask
@@ -40,13 +41,15 @@ def next_fire_times(cron: str, tz: str, now: datetime, count: int = 3) -> list[d
 
 
 class TaskNameInput(forms.TextInput):
-    """A text input that suggests the registered task names (an HTML datalist)."""
+    """A text input that suggests the registered task names and the Django `@task` module
+    paths found so far (an HTML datalist)."""
 
     def render(self, name: str, value: Any, attrs: dict[str, Any] | None = None,
                renderer: Any = None) -> SafeString:
         list_id = f"{(attrs or {}).get('id', name)}_choices"
         html = super().render(name, value, {**(attrs or {}), "list": list_id}, renderer)
-        options = format_html_join("", '<option value="{}">', ((n,) for n in registry.names()))
+        names = sorted({*registry.names(), *(django_task_paths() or ())})
+        options = format_html_join("", '<option value="{}">', ((n,) for n in names))
         return html + format_html('<datalist id="{}">{}</datalist>', list_id, options)
 
 
@@ -76,10 +79,12 @@ class PeriodicTaskForm(forms.ModelForm):
 
     def clean_task_name(self) -> str:
         name = str(self.cleaned_data["task_name"]).strip()
-        if registry.find(name) is None:
+        # resolve(): a Django @task is found by its module path, as the worker finds it
+        if registry.resolve(name) is None:
             raise forms.ValidationError(
                 _("No task named %(name)s is registered in this process (check the name, and "
-                  "that its module is a tasks module of an installed app)."),
+                  "that its module is a tasks module of an installed app; a Django @task is "
+                  "named by its module path, e.g. myapp.tasks.send_email)."),
                 params={"name": name})
         return name
 

@@ -15,7 +15,7 @@ from taskito.cron import next_fire
 from taskito.db.statements import TTL_PRUNED
 from taskito.engine.base import EngineBase
 from taskito.ids import new_id
-from taskito.registry import PeriodicSpec
+from taskito.registry import PeriodicSpec, TaskSpec, registry
 from taskito.serialization import dumps
 from taskito.states import TERMINAL
 
@@ -80,10 +80,12 @@ class HousekeepingMixin(EngineBase):
         fired = 0
         for row in due:
             nxt = next_fire(row["cron"], now, row["timezone"])
+            # the task's own queue, priority, retries and timeout, as enqueue() uses them
+            spec = _spec(row["task_name"])
             with transaction.atomic(using=self.using), d.cursor() as cursor:
                 if not d.advance_periodic(cursor, row["id"], row["next_run_at"], nxt, now):
                     continue  # another scheduler fired it, or it was disabled meanwhile
-                plan = self.queue.plan(row["task_name"], None, queue=row["queue"] or None,
+                plan = self.queue.plan(row["task_name"], spec, queue=row["queue"] or None,
                                        now=now)
                 plan.metadata = dumps({"periodic": row["name"],
                                        "scheduled_for": row["next_run_at"].isoformat()})
@@ -124,3 +126,14 @@ class HousekeepingMixin(EngineBase):
             total += self.queue.purge_jobs(ids)
             if len(ids) < PURGE_BATCH:
                 return total
+
+
+def _spec(task_name: str) -> TaskSpec | None:
+    """The task's spec when this process knows it; a resolver that fails (a module that no
+    longer imports) leaves the job to the worker's own unknown-task handling."""
+    try:
+        return registry.resolve(task_name)
+    except Exception:
+        logger.warning("periodic task=%s: resolving it failed; enqueued with the queue's "
+                       "defaults", task_name, exc_info=True)
+        return None

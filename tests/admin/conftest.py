@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import django
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.contrib.messages import get_messages
@@ -15,6 +16,10 @@ from taskito import JobResult
 from taskito.models import DeadLetter, Job
 from taskito.runtime.worker import Worker
 from tests.testapp import tasks
+
+#: for tests of the actions on an object's own page (Django 6.1's change-form actions)
+needs_page_actions = pytest.mark.skipif(
+    django.VERSION < (6, 1), reason="actions on an object's own page are new in Django 6.1")
 
 TASKITO_MODELS = ("job", "deadletter", "joberror", "tasklog", "taskmetric", "periodictask",
                   "queuestate")

@@ -12,6 +12,7 @@ from tests.admin.conftest import (
     change_url,
     changelist_url,
     messages_of,
+    needs_page_actions,
     run_action,
     status_of,
 )
@@ -77,6 +78,7 @@ def test_retry_reports_plurals_and_skips_letters_gone_meanwhile(
     assert Job.objects.filter(status=0).count() == 3
 
 
+@needs_page_actions
 def test_retry_from_the_dead_letter_page_opens_the_new_job(superuser_client, dead_letter):
     letter = dead_letter()
     response = superuser_client.post(

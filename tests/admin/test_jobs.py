@@ -15,6 +15,7 @@ from tests.admin.conftest import (
     change_url,
     changelist_url,
     messages_of,
+    needs_page_actions,
     run_action,
     status_of,
 )
@@ -197,6 +198,7 @@ def test_cancel_skips_a_running_job_already_asked_to_stop(superuser_client, runn
     assert messages_of(response) == ["0 jobs cancelled, 1 skipped (1 cancel already requested)."]
 
 
+@needs_page_actions
 def test_cancel_from_the_job_page_returns_to_it(superuser_client, pending_job):
     job = pending_job()
     url = change_url("job", job.id)

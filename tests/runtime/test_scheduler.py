@@ -111,6 +111,18 @@ def test_fired_job_runs_and_carries_its_schedule(engine, queue, worker):
     assert job.result(timeout=1) == 9
 
 
+@pytest.mark.django_db
+def test_fired_job_takes_the_tasks_own_options(engine):
+    PeriodicTask.objects.create(name="p", task_name=tasks.send_email.name, cron="* * * * *",
+                                args='["a@example.com"]', next_run_at=T0)
+    PeriodicTask.objects.create(name="f", task_name=tasks.fatal.name, cron="* * * * *",
+                                next_run_at=T0)
+    engine.fire_due_periodic(now=T0)
+    mail = Job.objects.get(task_name=tasks.send_email.name)
+    assert (mail.queue, mail.priority) == ("emails", 3)  # not the default queue and priority
+    assert Job.objects.get(task_name=tasks.fatal.name).max_retries == 5
+
+
 def _finished(job, at, status=2):
     Job.objects.filter(id=job.id).update(status=status, completed_at=at)
 

@@ -3,20 +3,40 @@ finds them through the backend's resolver, as it would a project's tasks in any 
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import django
 
 from taskito import current_job
+from taskito.backend_utils import TASK_OPTIONS
 
 if django.VERSION >= (6, 0):
-    from django.tasks import TaskContext, task
+    from django.tasks import TaskContext
+    from django.tasks import task as framework_task
     from django.tasks.signals import task_finished, task_started
 else:  # Django 5.2 with the django-tasks backport
-    from django_tasks import TaskContext, task
+    from django_tasks import TaskContext
+    from django_tasks import task as framework_task
     from django_tasks.signals import task_finished, task_started
+
+
+def task(function: Callable[..., Any] | None = None, /, **kwargs: Any) -> Any:
+    """The framework's `@task`. Django 6.0's passes no extra options to the backend's task
+    class (6.1 and the backport do): there, set taskito's options on the Task afterwards,
+    so these tasks are the same on every line."""
+    if django.VERSION[:2] != (6, 0):
+        return framework_task(function, **kwargs) if function else framework_task(**kwargs)
+    own = {k: kwargs.pop(k) for k in list(kwargs) if k in TASK_OPTIONS}
+
+    def decorate(func: Callable[..., Any]) -> Any:
+        made = framework_task(**kwargs)(func)
+        return dataclasses.replace(made, **own) if own else made
+
+    return decorate(function) if function else decorate
 
 
 class Boom(Exception):
@@ -117,6 +137,12 @@ def fails_plainly() -> None:
 def cancellable() -> str:
     current_job.check_cancelled()
     return "not cancelled"
+
+
+@task(queue_name="reports", priority=7)
+def report(kind: str) -> str:
+    """Run by a periodic schedule in tests/backends/test_periodic.py."""
+    return f"report {kind}"
 
 
 @task(max_retries=1, retry_delays=[0], takes_context=True)

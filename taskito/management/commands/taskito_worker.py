@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Sequence
 from types import FrameType
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, connections
 
+from taskito.backend_utils import django_task_paths
 from taskito.conf import taskito_settings
 from taskito.queue import queue as default_queue
 from taskito.registry import registry
@@ -112,18 +114,34 @@ class Command(BaseCommand):
             return
         alias = worker.queue.using
         names = registry.names()
-        shown = ", ".join(names[:20]) + (f" (+{len(names) - 20} more)" if len(names) > 20
-                                          else "")
-        self.stdout.write(
-            f"taskito worker {worker.worker_id}\n"
-            f"  database:    {alias} ({connections[alias].vendor})\n"
-            f"  queues:      {', '.join(worker.queues) if worker.queues else 'all'}\n"
+        django_tasks = django_task_paths()
+        if names:
+            tasks = _first(names)
+        elif django_tasks is not None:
+            tasks = "none registered with @queue.task"
+        else:
+            tasks = "none found - define them in <app>/tasks.py"
+        lines = [
+            f"taskito worker {worker.worker_id}",
+            f"  database:    {alias} ({connections[alias].vendor})",
+            f"  queues:      {', '.join(worker.queues) if worker.queues else 'all'}",
             f"  concurrency: {worker.concurrency} "
             f"{'threads' if worker.pool == 'thread' else 'child processes'}"
-            f"{'  (burst: exit when empty)' if worker.burst else ''}\n"
-            f"  tasks ({len(names)}): {shown or 'none found - define them in <app>/tasks.py'}"
-        )
+            f"{'  (burst: exit when empty)' if worker.burst else ''}",
+            f"  tasks ({len(names)}): {tasks}",
+        ]
+        if django_tasks is not None:
+            found = f"{_first(django_tasks)}; " if django_tasks else ""
+            lines.append(f"  django tasks ({len(django_tasks)}): {found}any @task is imported "
+                         "by its module path when a job names it")
+        self.stdout.write("\n".join(lines))
 
     def execute(self, *args: Any, **options: Any) -> Any:
         self.verbosity = options.get("verbosity", 1)
         return super().execute(*args, **options)
+
+
+def _first(names: Sequence[str], count: int = 20) -> str:
+    """The first `count` names, comma-separated, and how many more there are."""
+    more = f" (+{len(names) - count} more)" if len(names) > count else ""
+    return ", ".join(names[:count]) + more
