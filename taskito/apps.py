@@ -28,7 +28,7 @@ class TaskitoConfig(AppConfig):
         if uses_tasks_backend(getattr(settings, "TASKS", None)):
             # Lets a worker find @django.tasks.task functions outside `tasks` modules and send
             # the framework's signals; on Django 5.2 without django-tasks this fails loudly.
-            import taskito.backends  # noqa: F401
+            import taskito.contrib.tasks_backend.backend  # noqa: F401
 
 
 def uses_tasks_backend(tasks: Any) -> bool:

@@ -17,7 +17,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
 from taskito.admin.common import ReadOnlyAdmin, Tally, TaskitoAdmin, phrase
-from taskito.backend_utils import django_task_paths
+from taskito.contrib.tasks_backend.utils import django_task_paths
 from taskito.cron import next_fire, next_fires, validate_cron, zone
 from taskito.exceptions import ConfigurationError
 from taskito.models import PeriodicTask

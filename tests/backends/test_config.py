@@ -157,5 +157,6 @@ def test_backend_import_without_a_tasks_framework_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(django, "VERSION", (5, 2, 0, "final", 0))
     monkeypatch.setitem(sys.modules, "django_tasks", None)  # not installed
     monkeypatch.delitem(sys.modules, "taskito.backends")
+    monkeypatch.delitem(sys.modules, "taskito.contrib.tasks_backend.backend")
     with pytest.raises(ImproperlyConfigured, match="pip install django-tasks"):
         importlib.import_module("taskito.backends")

@@ -12,7 +12,7 @@ from typing import Any
 import django
 
 from taskito import current_job
-from taskito.backend_utils import TASK_OPTIONS
+from taskito.contrib.tasks_backend.utils import TASK_OPTIONS
 
 if django.VERSION >= (6, 0):
     from django.tasks import TaskContext

@@ -11,8 +11,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, connections
 
-from taskito.backend_utils import django_task_paths
 from taskito.conf import taskito_settings
+from taskito.contrib.tasks_backend.utils import django_task_paths
 from taskito.queue import queue as default_queue
 from taskito.registry import registry
 from taskito.runtime import reloader

@@ -1,6 +1,6 @@
-"""Framework-free helpers of the Django Tasks backend (`taskito.backends`): checking a
-backend's OPTIONS, reading an exception's class path from a stored traceback, and quieting
-the backport's log line."""
+"""Framework-free helpers of the Django Tasks backend (`backend.py` beside this module):
+checking a backend's OPTIONS, reading an exception's class path from a stored traceback, and
+quieting the backport's log line."""
 
 from __future__ import annotations
 
@@ -28,12 +28,12 @@ _EXCEPTION_NAME = re.compile(r"^([A-Za-z_][\w.]*)(:|$)")
 
 def django_task_paths() -> list[str] | None:
     """Module paths of the Django `@task` functions on a taskito backend found so far (see
-    `taskito.backends.discover_tasks`), or None when TASKS routes no backend to taskito."""
+    `backend.discover_tasks`), or None when TASKS routes no backend to taskito."""
     from taskito.apps import uses_tasks_backend
 
     if not uses_tasks_backend(getattr(settings, "TASKS", None)):
         return None
-    from taskito.backends import discover_tasks  # needs the Tasks framework
+    from taskito.contrib.tasks_backend.backend import discover_tasks  # the Tasks framework
 
     return discover_tasks()
 
