@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.apps import AppConfig
 from django.conf import settings
 from django.db.backends.signals import connection_created
@@ -19,6 +17,7 @@ class TaskitoConfig(AppConfig):
         # No queries and no threads here: ready() runs in every process (web, migrate, shell).
         from taskito import checks  # noqa: F401  (registers the system checks)
         from taskito.conf import taskito_settings
+        from taskito.contrib.tasks_backend.utils import uses_tasks_backend
         from taskito.db import on_connection_created
 
         connection_created.connect(on_connection_created, dispatch_uid="taskito_pragmas")
@@ -29,10 +28,3 @@ class TaskitoConfig(AppConfig):
             # Lets a worker find @django.tasks.task functions outside `tasks` modules and send
             # the framework's signals; on Django 5.2 without django-tasks this fails loudly.
             import taskito.contrib.tasks_backend.backend  # noqa: F401
-
-
-def uses_tasks_backend(tasks: Any) -> bool:
-    """Whether the TASKS setting routes any backend to taskito."""
-    return isinstance(tasks, dict) and any(
-        isinstance(params, dict) and str(params.get("BACKEND", "")).startswith("taskito.")
-        for params in tasks.values())

@@ -13,8 +13,8 @@ from django.core.checks import run_checks
 from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
-from taskito.apps import uses_tasks_backend
 from taskito.backends import TASK_OPTIONS, TaskitoTask, exception_path, parse_options
+from taskito.contrib.tasks_backend.utils import uses_tasks_backend
 from taskito.exceptions import ConfigurationError
 from taskito.models import Job
 from tests.backends.framework import TaskResultStatus, task_backends

@@ -26,11 +26,16 @@ _TRACEBACK_START = re.compile(
 _EXCEPTION_NAME = re.compile(r"^([A-Za-z_][\w.]*)(:|$)")
 
 
+def uses_tasks_backend(tasks: Any) -> bool:
+    """Whether the TASKS setting routes any backend to taskito."""
+    return isinstance(tasks, dict) and any(
+        isinstance(params, dict) and str(params.get("BACKEND", "")).startswith("taskito.")
+        for params in tasks.values())
+
+
 def django_task_paths() -> list[str] | None:
     """Module paths of the Django `@task` functions on a taskito backend found so far (see
     `backend.discover_tasks`), or None when TASKS routes no backend to taskito."""
-    from taskito.apps import uses_tasks_backend
-
     if not uses_tasks_backend(getattr(settings, "TASKS", None)):
         return None
     from taskito.contrib.tasks_backend.backend import discover_tasks  # the Tasks framework
