@@ -78,6 +78,18 @@ def test_fastapi_openapi_is_valid_31_and_truthful(queue):
     assert_truthful(schema)
 
 
+def test_both_documents_describe_the_same_parameters(queue):
+    """One source (endpoints.PARAMETERS): the filters' NUL pattern included on both."""
+    def parameters(schema: dict[str, Any]) -> dict[str, Any]:
+        return {(method, path): {p["name"]: p["schema"] for p in op.get("parameters", ())
+                                 if p["in"] == "query"}
+                for path, ops in operations(schema).items() for method, op in ops.items()}
+
+    drf, fast = parameters(drf_schema()), parameters(fastapi_app(queue).openapi())
+    assert drf == fast
+    assert drf[("get", f"{PREFIX}/jobs")]["queue"]["pattern"] == "^[^\u0000]*$"
+
+
 def fuzz(schema: Any, negative: bool = False, **call: Any) -> int:
     """Run every operation's generated cases; the number of requests sent. Positive cases
     (schema-valid input) must get answers that conform; negative ones (input the schema

@@ -33,7 +33,8 @@ def private(response: HttpResponse) -> HttpResponse:
 class TaskitoAPIView(APIView):
     """Permissions from TASKITO["REST_PERMISSION_CLASSES"] (the admin's rules by default,
     for the view's `route`); the host's authentication classes apply. JSON only, refusals
-    included. A client's mistake (ApiError) becomes 400/404."""
+    included: `renderer_classes` overrides the host's DEFAULT_RENDERER_CLASSES (no browsable
+    API; the README says why). A client's mistake (ApiError) becomes 400/404."""
 
     queue: Queue = default_queue
     route: str = ""
