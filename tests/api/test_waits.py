@@ -12,7 +12,6 @@ import time
 from typing import Any
 
 import pytest
-from asgiref.sync import sync_to_async
 
 from taskito.contrib import endpoints, waits
 from tests.api.conftest import PREFIX
@@ -69,8 +68,13 @@ async def held(get: Any, job: Any, n: int = 1) -> list[asyncio.Future[Any]]:
     return pending
 
 
+async def db(fn: Any, *args: Any) -> Any:
+    """The test's own database work, off the loop, leaving no connection open behind it."""
+    return await endpoints.off_loop(fn, *args)
+
+
 async def later_job() -> Any:
-    return await sync_to_async(tasks.add.apply_async)(args=(1, 2), delay=3600)
+    return await db(lambda: tasks.add.apply_async(args=(1, 2), delay=3600))
 
 
 async def answers(pending: list[asyncio.Future[Any]]) -> list[Any]:
@@ -81,7 +85,8 @@ async def answers(pending: list[asyncio.Future[Any]]) -> list[Any]:
 async def test_50_concurrent_waits_leave_stats_fast(clients, queue):
     """50 waits at once on each surface hold no thread each (the thread count stays flat:
     a thread per wait made the 7th DRF wait queue and FastAPI's /stats take seconds), /stats
-    answers meanwhile (best of five under 100 ms), and cancelling the job wakes them all."""
+    answers meanwhile (best of five well under a second), and cancelling the job wakes them
+    all."""
     for get in clients:
         job = await later_job()
         await get(f"{PREFIX}/stats")  # the thread pools exist before the count
@@ -94,9 +99,12 @@ async def test_50_concurrent_waits_leave_stats_fast(clients, queue):
             started = time.monotonic()
             assert (await get(f"{PREFIX}/stats")).status_code == 200
             stats.append(time.monotonic() - started)
-        assert min(stats) < 0.1, stats
+        # ~10 ms on an idle machine; the bound is generous for a loaded 2-core CI runner and
+        # still far below the seconds a thread per wait cost (the thread count above is the
+        # clock-free check)
+        assert min(stats) < 0.5, stats
         assert not any(p.done() for p in pending)
-        await sync_to_async(queue.cancel_job)(job.id)
+        await db(queue.cancel_job, job.id)
         assert {a.json()["status"] for a in await answers(pending)} == {"cancelled"}
         assert waits.slots.active == 0
 
@@ -113,7 +121,7 @@ async def test_waits_past_the_cap_are_503_with_retry_after(clients, queue, setti
         assert "result waits" in refused.json()["detail"]
         now = await get(f"{PREFIX}/jobs/{job.id}/result")  # timeout=0 takes no slot
         assert now.status_code == 200
-    await sync_to_async(queue.cancel_job)(job.id)  # wakes the held waits
+    await db(queue.cancel_job, job.id)  # wakes the held waits
     assert [(a.status_code, a.json()["status"]) for a in await answers(pending)] == [
         (200, "cancelled")] * 2
     assert waits.slots.active == 0
@@ -122,9 +130,9 @@ async def test_waits_past_the_cap_are_503_with_retry_after(clients, queue, setti
 @pytest.mark.anyio
 async def test_a_wait_wakes_when_its_job_completes(clients, worker):
     for get in clients:
-        job = await sync_to_async(tasks.add.delay)(2, 3)
+        job = await db(tasks.add.delay, 2, 3)
         pending = await held(get, job)
-        await sync_to_async(worker.run_until_empty)()
+        await db(worker.run_until_empty)
         [answer] = await answers(pending)
         assert answer.json() == {"id": str(job.id), "status": "complete", "result": 5,
                                  "error": None}
@@ -135,7 +143,7 @@ async def test_a_job_deleted_during_a_wait_answers_404(clients, queue):
     for get in clients:
         job = await later_job()
         pending = await held(get, job)
-        await sync_to_async(queue.job_model.objects.filter(id=job.id).delete)()
+        await db(queue.job_model.objects.filter(id=job.id).delete)
         [answer] = await answers(pending)
         assert answer.status_code == 404
         assert answer.json() == {"detail": f"job {job.id} not found"}
