@@ -32,7 +32,7 @@ ACTION_LIMIT = 10_000
 LOOKAHEAD_PAGES = 10
 #: The largest page number the count looks ahead from: beyond it, `?p=` is a page past the
 #: end (Django's "invalid page" answer), never a LIMIT that overflows the database.
-MAX_PAGE_HINT = 1_000_000
+MAX_PAGE_HINT = 10_000
 
 #: `@admin.action(**EVERYWHERE)`: on the changelist and, from Django 6.1, on an object's page.
 try:  # Django 6.1: actions can also sit on an object's own page
@@ -148,13 +148,22 @@ class _ValueFilter(admin.SimpleListFilter):
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         names = set(self.known(request, model_admin))
-        if self.value():
+        if self.value() and not has_nul(self.value()):
             names.add(str(self.value()))
         return [(n, n) for n in sorted(names)]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         value = self.value()
-        return queryset.filter(**{self.field: value}) if value else queryset
+        if not value:
+            return queryset
+        if has_nul(value):  # no row holds one, and PostgreSQL refuses to compare it
+            return queryset.none()
+        return queryset.filter(**{self.field: value})
+
+
+def has_nul(value: Any) -> bool:
+    """Whether a filter's value from the URL holds a NUL character (`?queue=a%00b`)."""
+    return "\x00" in str(value)
 
 
 class QueueFilter(_ValueFilter):

@@ -14,6 +14,7 @@ from taskito.admin.common import (
     QueueFilter,
     ReadOnlyAdmin,
     TaskNameFilter,
+    has_nul,
     job_link,
     pre,
     pretty_json,
@@ -51,7 +52,12 @@ class LevelFilter(admin.SimpleListFilter):
         return [(level, level) for level in LEVELS]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        return queryset.filter(level=self.value()) if self.value() else queryset
+        value = self.value()
+        if not value:
+            return queryset
+        if has_nul(value):  # no row holds one, and PostgreSQL refuses to compare it
+            return queryset.none()
+        return queryset.filter(level=value)
 
 
 class _JobRecordAdmin(ReadOnlyAdmin):

@@ -4,16 +4,17 @@ JSON body. DRF and FastAPI are thin shells over these, so the two surfaces canno
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.db import connections
 from django.utils import timezone
 
 from taskito.conf import taskito_settings
 from taskito.contrib import waits
-from taskito.contrib.waits import OffLoop
 from taskito.exceptions import JobNotFound
 from taskito.presenters import job_dict
 from taskito.queue import Queue
@@ -29,6 +30,9 @@ MAX_RESULT_WAIT = 300
 MAX_TEXT = 255
 #: how much of a client's input an error message repeats
 ECHO_LIMIT = 64
+#: an integer parameter as written: one optional sign, then 1 to 19 ASCII digits (no "1_0",
+#: "²", "1e9", "--1" or "+-5", which Python's int() would partly accept or choke on)
+INTEGER = re.compile(r"[+-]?[0-9]{1,19}")
 
 #: route name -> (method, path); the names are what FastAPI's include/exclude_routes take
 ROUTES: dict[str, tuple[str, str]] = {
@@ -45,6 +49,39 @@ ROUTES: dict[str, tuple[str, str]] = {
     "dead_letter_retry": ("POST", "/dead-letters/{dead_id}/retry"),
     "health": ("GET", "/health"),
     "readiness": ("GET", "/readiness"),
+}
+
+
+def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"name": name, "schema": schema, "description": description}
+
+
+#: a text without NUL (PostgreSQL cannot compare one)
+NO_NUL = "^[^\u0000]*$"
+_PAGE = [
+    _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE,
+                     "default": DEFAULT_PAGE}, "page size"),
+    _query("offset", {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0},
+           "rows to skip"),
+]
+_FILTERS = [
+    _query("status", {"type": "string", "enum": [*(s.label for s in JobStatus), "completed"]},
+           "only jobs in this status"),
+    _query("queue", {"type": "string", "maxLength": MAX_TEXT, "pattern": NO_NUL},
+           "only jobs of this queue"),
+    _query("task_name", {"type": "string", "maxLength": MAX_TEXT, "pattern": NO_NUL},
+           "only jobs of this task"),
+]
+#: route name -> its query parameters ({name, schema, description}, the schema typed and
+#: bounded as the parsers below check it): what both OpenAPI documents say
+PARAMETERS: dict[str, list[dict[str, Any]]] = {
+    "jobs": _FILTERS + _PAGE,
+    "dead_letters": _PAGE,
+    "job_result": [_query("timeout", {"type": "number", "minimum": 0,
+                                      "maximum": MAX_RESULT_WAIT, "default": 0},
+                          "seconds to wait for a terminal status")],
+    "job_progress": [_query("partial", {"type": "boolean", "default": False},
+                            "each event also carries the task's partial result")],
 }
 
 
@@ -81,8 +118,7 @@ def int_param(params: Mapping[str, Any], name: str, default: int, lo: int,
         return default
     expected = f"an integer from {lo} to {hi}"
     text = str(raw).strip()
-    digits = text.lstrip("+-")
-    if not (digits.isascii() and digits.isdigit()) or len(text) > 20:  # "1_0", "²", "1e9"
+    if INTEGER.fullmatch(text) is None:
         raise bad(name, expected, raw)
     value = int(text)
     if not lo <= value <= hi:
@@ -130,6 +166,29 @@ def close_idle_connections() -> None:
     for conn in connections.all(initialized_only=True):
         if not conn.in_atomic_block:
             conn.close()
+
+
+def release_connections() -> None:
+    """Close this thread's connections that are broken or older than CONN_MAX_AGE (all of
+    them with the default 0), as Django does around a request; never one inside a
+    transaction. Neither FastAPI nor a pool thread sends Django's request signals."""
+    for conn in connections.all(initialized_only=True):
+        if not conn.in_atomic_block:
+            conn.close_if_unusable_or_obsolete()
+
+
+def _released(fn: Any, *args: Any) -> Any:
+    release_connections()
+    try:
+        return fn(*args)
+    finally:
+        release_connections()
+
+
+async def off_loop(fn: Any, *args: Any) -> Any:
+    """Run a blocking call in a pool thread between connection clean-ups (release_connections):
+    the one way the waits of every surface, and their poller, reach the database."""
+    return await sync_to_async(_released, thread_sensitive=False)(fn, *args)
 
 
 # -- the endpoints ---------------------------------------------------------------------------
@@ -182,8 +241,7 @@ def result_snapshot(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def await_result(queue: Queue, job_id: str, timeout: float,
-                       off_loop: OffLoop) -> dict[str, Any]:
+async def await_result(queue: Queue, job_id: str, timeout: float) -> dict[str, Any]:
     """{id, status, result, error} once the job is terminal or `timeout` seconds passed
     (then with the current status and a null result: waiting out is not an error). Waits on
     the event loop (taskito.contrib.waits): no thread and no connection is held meanwhile;

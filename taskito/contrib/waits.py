@@ -70,6 +70,12 @@ class LoopPoller:
         if self.task is None or self.task.done():
             self.task = asyncio.ensure_future(self._run(off_loop))
 
+    def stop(self) -> None:
+        """Cancel the polling task (it has no waiter left)."""
+        if self.task is not None:
+            self.task.cancel()
+            self.task = None
+
     def discard(self, key: Key, future: asyncio.Future[bool]) -> None:
         futures = self.waiters.get(key)
         if futures is not None:
@@ -78,6 +84,13 @@ class LoopPoller:
                 del self.waiters[key]
 
     async def _run(self, off_loop: OffLoop) -> None:
+        try:
+            await self._poll(off_loop)
+        finally:
+            if self.task is asyncio.current_task():
+                self.task = None  # a finished task keeps its loop alive: drop it
+
+    async def _poll(self, off_loop: OffLoop) -> None:
         while self.waiters:
             await asyncio.sleep(RESULT_POLL)
             by_queue: dict[Queue, list[uuid.UUID]] = {}
@@ -101,6 +114,8 @@ class LoopPoller:
 
 
 slots = WaitSlots()
+#: the poller of each loop that has waits in progress (removed with its last wait; weak, so
+#: a loop that closes mid-wait is not kept either)
 _pollers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopPoller] = (
     weakref.WeakKeyDictionary())
 
@@ -110,10 +125,10 @@ async def until_terminal(queue: Queue, job_id: uuid.UUID, timeout: float,
     """Wait up to `timeout` seconds for the job to reach a terminal status (or to run out);
     False if the job disappeared meanwhile. Takes a slot (WaitLimitReached past the cap)."""
     loop = asyncio.get_running_loop()
-    poller = _pollers.get(loop)
-    if poller is None:
-        poller = _pollers[loop] = LoopPoller()
     with slots.take():
+        poller = _pollers.get(loop)
+        if poller is None:
+            poller = _pollers[loop] = LoopPoller()
         future: asyncio.Future[bool] = loop.create_future()
         poller.add((queue, job_id), future, off_loop)
         try:
@@ -122,3 +137,7 @@ async def until_terminal(queue: Queue, job_id: uuid.UUID, timeout: float,
             return True
         finally:
             poller.discard((queue, job_id), future)
+            if not poller.waiters:  # the last wait of this loop: let the loop go
+                poller.stop()
+                if _pollers.get(loop) is poller:
+                    del _pollers[loop]

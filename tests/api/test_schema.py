@@ -78,37 +78,56 @@ def test_fastapi_openapi_is_valid_31_and_truthful(queue):
     assert_truthful(schema)
 
 
-def fuzz(schema: Any, **call: Any) -> int:
-    """Run every operation's generated cases; the number of requests sent."""
+def test_both_documents_describe_the_same_parameters(queue):
+    """One source (endpoints.PARAMETERS): the filters' NUL pattern included on both."""
+    def parameters(schema: dict[str, Any]) -> dict[str, Any]:
+        return {(method, path): {p["name"]: p["schema"] for p in op.get("parameters", ())
+                                 if p["in"] == "query"}
+                for path, ops in operations(schema).items() for method, op in ops.items()}
+
+    drf, fast = parameters(drf_schema()), parameters(fastapi_app(queue).openapi())
+    assert drf == fast
+    assert drf[("get", f"{PREFIX}/jobs")]["queue"]["pattern"] == "^[^\u0000]*$"
+
+
+def fuzz(schema: Any, negative: bool = False, **call: Any) -> int:
+    """Run every operation's generated cases; the number of requests sent. Positive cases
+    (schema-valid input) must get answers that conform; negative ones (input the schema
+    forbids: wrong types, out of bounds, unknown parameters) never a 5xx."""
     from hypothesis import HealthCheck, given, settings
+    from schemathesis import GenerationMode
     from schemathesis import checks as st_checks
 
+    mode = GenerationMode.NEGATIVE if negative else GenerationMode.POSITIVE
+    checks = [st_checks.not_a_server_error, st_checks.content_type_conformance]
+    if not negative:
+        checks += [st_checks.status_code_conformance, st_checks.response_schema_conformance]
     sent = 0
     for result in schema.get_all_operations():
         operation = result.ok()
+        if negative and not operation.query:
+            continue  # nothing to get wrong but the path's id, which the positive pass varies
 
         @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
                   suppress_health_check=list(HealthCheck))
-        @given(case=operation.as_strategy())
+        @given(case=operation.as_strategy(generation_mode=mode))
         def run(case: Any) -> None:
             nonlocal sent
             response = case.call(**call)
             sent += 1
             assert response.status_code < 500, (case.method, case.formatted_path,
                                                 case.query, response.text[:300])
-            case.validate_response(response, checks=[
-                st_checks.not_a_server_error, st_checks.status_code_conformance,
-                st_checks.content_type_conformance, st_checks.response_schema_conformance])
+            case.validate_response(response, checks=checks)
 
         run()
     return sent
 
 
-def test_schemathesis_finds_no_5xx_in_drf(staff, make_jobs, settings):
+def drf_fuzz_target(staff: Any, settings: Any) -> tuple[Any, dict[str, str]]:
+    """The DRF schema bound to the WSGI app, and the Basic credentials of `staff`."""
     import schemathesis
     from django.core.wsgi import get_wsgi_application
 
-    make_jobs()
     # Basic authentication checks the password on every request: a fast hasher keeps the
     # pass within seconds
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -116,16 +135,36 @@ def test_schemathesis_finds_no_5xx_in_drf(staff, make_jobs, settings):
     staff.save()
     schema = schemathesis.openapi.from_dict(drf_schema())
     schema.app = get_wsgi_application()
-    schema = schema.include(path_regex=f"^{PREFIX}/")
     token = base64.b64encode(b"staff:pw").decode()  # Basic: no CSRF token to forge
-    assert fuzz(schema, headers={"Authorization": f"Basic {token}"}) >= len(ROUTES)
+    return schema.include(path_regex=f"^{PREFIX}/"), {"Authorization": f"Basic {token}"}
 
 
-def test_schemathesis_finds_no_5xx_in_fastapi(queue, make_jobs):
+def fastapi_fuzz_target(queue: Any) -> Any:
     import schemathesis
 
-    make_jobs()
     app = fastapi_app(queue)
     schema = schemathesis.openapi.from_dict(app.openapi())
     schema.app = app
-    assert fuzz(schema) >= len(ROUTES)
+    return schema
+
+
+def test_schemathesis_finds_no_5xx_in_drf(staff, make_jobs, settings):
+    make_jobs()
+    schema, headers = drf_fuzz_target(staff, settings)
+    assert fuzz(schema, headers=headers) >= len(ROUTES)
+
+
+def test_schemathesis_finds_no_5xx_in_fastapi(queue, make_jobs):
+    make_jobs()
+    assert fuzz(fastapi_fuzz_target(queue)) >= len(ROUTES)
+
+
+def test_schemathesis_negative_input_is_no_5xx_in_drf(staff, make_jobs, settings):
+    make_jobs()
+    schema, headers = drf_fuzz_target(staff, settings)
+    assert fuzz(schema, negative=True, headers=headers) >= 4 * EXAMPLES // 2
+
+
+def test_schemathesis_negative_input_is_no_5xx_in_fastapi(queue, make_jobs):
+    make_jobs()
+    assert fuzz(fastapi_fuzz_target(queue), negative=True) >= 4 * EXAMPLES // 2

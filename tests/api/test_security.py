@@ -203,7 +203,7 @@ def test_fastapi_session_auth_follows_the_admins_rules(fastapi_session, member, 
         assert bare_answer.status_code == 403 and PERMISSIONS[name] in bare_answer.json()[
             "detail"], url
         read = fastapi_call(reader, method, url, headers=csrf)
-        assert read.status_code == (403 if name in WRITES else read.status_code), url
+        assert read.status_code in ((403,) if name in WRITES else (200, 404)), url
         if name == "job_progress":
             continue  # a stream: its answers are compared in test_parity
         answer = fastapi_call(allowed, method, url, headers=csrf)
@@ -268,3 +268,86 @@ def test_anonymous_gets_the_same_answer_from_both_surfaces(fastapi_session):
         drf = call(Client(), method.lower(), url)
         fast = fastapi_call(fastapi_session(), method, url)
         assert (drf.status_code, drf.json()) == (fast.status_code, fast.json()), name
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("content_type", ["multipart/form-data",  # no boundary
+                                          "application/x-www-form-urlencoded"])
+def test_fastapi_session_auth_never_parses_the_body(fastapi_session, staff, settings,
+                                                   content_type):
+    """The CSRF token comes from the header: a body Django could not parse (a multipart
+    without boundary, more than DATA_UPLOAD_MAX_MEMORY_SIZE) is no 500 from the check."""
+    from tests.testapp import tasks
+
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10
+    job = tasks.add.apply_async(args=(1, 2), delay=3600)
+    client = fastapi_session(staff)
+    token = get_random_string(32)
+    client.cookies.set(settings.CSRF_COOKIE_NAME, token)
+    url = f"{PREFIX}/jobs/{job.id}/cancel"
+    body = b"csrfmiddlewaretoken=" + token.encode() + b"&pad=" + b"x" * 100
+    refused = client.post(url, content=body, headers={"Content-Type": content_type})
+    assert refused.status_code == 403 and "CSRF token missing" in refused.json()["detail"]
+    answer = client.post(url, content=body, headers={"Content-Type": content_type,
+                                                     "X-CSRFToken": token})
+    assert answer.json() == {"cancelled": True}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_inactive_users_are_refused_on_both_surfaces(fastapi_session):
+    user = grant(User.objects.create_superuser("gone", password="pw"), *OPERATOR_PERMISSIONS)
+    drf, fast = client_of(user), fastapi_session(user)  # logged in, then deactivated
+    User.objects.filter(pk=user.pk).update(is_active=False)
+    token = get_random_string(32)
+    fast.cookies.set(settings.CSRF_COOKIE_NAME, token)
+    for _, method, url in fastapi_urls():
+        assert call(drf, method.lower(), url).status_code == 403, url
+        answer = fastapi_call(fast, method, url, headers={"X-CSRFToken": token})
+        assert (answer.status_code, answer.json()) == (403, {"detail": NOT_AUTHENTICATED}), url
+
+
+@pytest.mark.django_db(transaction=True)
+def test_fastapi_session_auth_lets_superusers_do_everything(fastapi_session, admin_user,
+                                                            queue, dead_job):
+    from tests.testapp import tasks
+
+    dead_job()
+    [dead] = queue.dead_letters(limit=1)
+    job = tasks.add.apply_async(args=(1, 2), delay=3600)
+    client = fastapi_session(admin_user)  # no permission of its own: is_superuser holds all
+    token = get_random_string(32)
+    client.cookies.set(settings.CSRF_COOKIE_NAME, token)
+    for name, method, url in fastapi_urls():
+        if name != "job_progress":
+            answer = fastapi_call(client, method, url, headers={"X-CSRFToken": token})
+            assert answer.status_code in (200, 404), (url, answer.text)
+    csrf = {"X-CSRFToken": token}
+    assert client.post(f"{PREFIX}/jobs/{job.id}/cancel", headers=csrf).json() == {
+        "cancelled": True}
+    retried = client.post(f"{PREFIX}/dead-letters/{dead['id']}/retry", headers=csrf)
+    assert retried.status_code == 200 and "new_job_id" in retried.json()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_fastapi_bearer_token_dependency_posts_without_csrf(queue):
+    """Bearer tokens are not sent by browsers on their own: no CSRF check is needed, and the
+    router adds none of its own."""
+    from fastapi import Depends, FastAPI, Header, HTTPException
+    from fastapi.testclient import TestClient
+
+    from taskito.contrib.fastapi import TaskitoRouter
+    from tests.testapp import tasks
+
+    def bearer(authorization: str = Header("")) -> None:
+        if authorization != "Bearer s3cret":
+            raise HTTPException(status_code=401, detail="Bad token.")
+
+    app = FastAPI()
+    app.include_router(TaskitoRouter(queue, dependencies=[Depends(bearer)]), prefix=PREFIX)
+    job = tasks.add.apply_async(args=(1, 2), delay=3600)
+    url = f"{PREFIX}/jobs/{job.id}/cancel"
+    with TestClient(app) as client:
+        assert client.post(url).status_code == 401
+        assert client.post(url, headers={"Authorization": "Bearer s3cret"}).json() == {
+            "cancelled": True}
+    assert job.refresh().status == "cancelled"

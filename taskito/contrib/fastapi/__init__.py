@@ -11,14 +11,15 @@ in the thread pool between connection clean-ups.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Coroutine, Sequence
 from enum import Enum
 from typing import Any
 
 import anyio
-from django.db import close_old_connections
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.params import Depends
@@ -26,7 +27,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from taskito.conf import taskito_settings
 from taskito.contrib import endpoints
-from taskito.contrib.endpoints import ROUTES, ApiError
+from taskito.contrib.endpoints import ROUTES, ApiError, release_connections
 from taskito.contrib.fastapi import openapi
 from taskito.contrib.fastapi.auth import DjangoSessionAuth, django_session_auth
 from taskito.contrib.fastapi.models import (
@@ -62,6 +63,8 @@ class EventStream(StreamingResponse):
     media_type = "text/event-stream"
 
 
+#: what _unless_disconnected returns when the client went away first
+CLIENT_GONE = object()
 #: on every answer: it depends on who asks (a session cookie or a token)
 PRIVATE = {"Cache-Control": "private", "Vary": "Cookie, Authorization"}
 #: the methods a route answers 405 to (in JSON, with Allow) instead of letting the request
@@ -76,26 +79,36 @@ def _refuse(exc: ApiError) -> HTTPException:
 
 def _call(fn: Callable[..., Any], *args: Any) -> Any:
     """One unit of ORM work between connection clean-ups; ApiError -> 400/404."""
-    close_old_connections()
+    release_connections()
     try:
         return fn(*args)
     except ApiError as exc:
         raise _refuse(exc) from None
     finally:
-        close_old_connections()
+        release_connections()
 
 
-def _plain(fn: Callable[..., Any], *args: Any) -> Any:
-    close_old_connections()
+async def _disconnection(request: Request) -> None:
+    """Return once the client has gone away (the request has no body left to read)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _unless_disconnected(request: Request, work: Coroutine[Any, Any, Any]) -> Any:
+    """`work`'s result, or CLIENT_GONE once the client disconnects first (then `work` is
+    cancelled: Starlette lets a plain endpoint run on after its client left, and a result
+    wait would keep its slot for its whole timeout)."""
+    task = asyncio.ensure_future(work)
+    gone = asyncio.ensure_future(_disconnection(request))
     try:
-        return fn(*args)
+        await asyncio.wait((task, gone), return_when=asyncio.FIRST_COMPLETED)
     finally:
-        close_old_connections()
-
-
-async def _off_loop(fn: Callable[..., Any], *args: Any) -> Any:
-    """One blocking read in the thread pool (for endpoints.await_result)."""
-    return await run_in_threadpool(_plain, fn, *args)
+        gone.cancel()
+        if not task.done():
+            task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task  # the cancelled wait has given its slot back when this returns
+    return CLIENT_GONE if task.cancelled() else task.result()
 
 
 def _run(fn: Callable[..., Any], *args: Any, status: int = 200) -> JSONResponse:
@@ -219,9 +232,13 @@ class TaskitoRouter(APIRouter):
         async def job_result(request: Request, job_id: str) -> JSONResponse:
             wait = _parse(endpoints.timeout_param, _params(request))
             try:
-                body = await endpoints.await_result(self.queue, job_id, wait, _off_loop)
+                body = await _unless_disconnected(
+                    request, endpoints.await_result(self.queue, job_id, wait))
             except ApiError as exc:
                 raise _refuse(exc) from None
+            if body is CLIENT_GONE:  # nobody reads it; 499 is nginx's "client closed"
+                return JSONResponse({"detail": "The client closed the request."},
+                                    status_code=499, headers=PRIVATE)
             return JSONResponse(body, headers=PRIVATE)
         return job_result, JobResultResponse, openapi.responses("job_result")
 
@@ -257,7 +274,7 @@ class TaskitoRouter(APIRouter):
 
     def _make_readiness(self) -> Made:
         def readiness() -> JSONResponse:
-            status, body = _plain(endpoints.readiness, self.queue)
+            status, body = _call(endpoints.readiness, self.queue)
             return JSONResponse(body, status_code=status, headers=PRIVATE)
         return readiness, ReadinessResponse, {**openapi.responses("readiness"),
                                               503: {"model": ReadinessResponse}}

@@ -23,14 +23,14 @@ from django.conf import settings
 from django.contrib import auth
 from django.core.exceptions import DisallowedHost
 from django.core.handlers.asgi import ASGIRequest
-from django.db import close_old_connections
-from django.http import HttpRequest
+from django.http import HttpRequest, QueryDict
 from django.middleware.csrf import CsrfViewMiddleware
+from django.utils.datastructures import MultiValueDict
 from fastapi import HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
 from taskito.contrib import access
-from taskito.contrib.endpoints import echo
+from taskito.contrib.endpoints import echo, release_connections
 
 #: the route names TaskitoRouter gives FastAPI: "taskito_" + a name of endpoints.ROUTES
 ROUTE_PREFIX = "taskito_"
@@ -84,9 +84,14 @@ class DjangoSessionAuth:
 
     def check(self, scope: MutableMapping[str, Any], route: str | None) -> tuple[Any, Any]:
         """(user, None) or (user, (status, detail)), from the request's cookies and headers."""
-        close_old_connections()  # FastAPI sends no request signals: clean up here
+        release_connections()  # FastAPI sends no request signals: clean up here
         try:
             request = ASGIRequest(scope, io.BytesIO())
+            # The token comes from the header only: Django's CSRF check would otherwise parse
+            # the (unread) body by its Content-Type, and a bad multipart header or a large
+            # Content-Length would be a 500.
+            request._post = QueryDict()  # type: ignore[attr-defined]
+            request._files = MultiValueDict()  # type: ignore[attr-defined]
             request.session = import_module(settings.SESSION_ENGINE).SessionStore(
                 request.COOKIES.get(settings.SESSION_COOKIE_NAME))
             user = auth.get_user(request)
@@ -98,7 +103,7 @@ class DjangoSessionAuth:
                 return user, (403, f"CSRF Failed: {csrf}")
             return user, access.refusal(user, route)
         finally:
-            close_old_connections()
+            release_connections()
 
 
 #: the dependency with Django's settings: `dependencies=[Depends(django_session_auth)]`

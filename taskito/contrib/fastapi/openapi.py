@@ -9,43 +9,14 @@ from typing import Any
 
 from taskito.contrib import endpoints
 from taskito.contrib.fastapi.models import ErrorResponse, ProgressEvent
-from taskito.states import JobStatus
 
 Responses = dict[int | str, dict[str, Any]]
 
-NO_NUL = "^[^\u0000]*$"
-
-
-def query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "schema": schema,
-            "description": description}
-
-
-PAGE = [
-    query("limit", {"type": "integer", "minimum": 1, "maximum": endpoints.MAX_PAGE,
-                    "default": endpoints.DEFAULT_PAGE}, "page size"),
-    query("offset", {"type": "integer", "minimum": 0, "maximum": endpoints.MAX_OFFSET,
-                     "default": 0}, "rows to skip"),
-]
-FILTERS = [
-    query("status", {"type": "string", "enum": [*(s.label for s in JobStatus), "completed"]},
-          "only jobs in this status"),
-    query("queue", {"type": "string", "maxLength": endpoints.MAX_TEXT, "pattern": NO_NUL},
-          "only jobs of this queue"),
-    query("task_name", {"type": "string", "maxLength": endpoints.MAX_TEXT,
-                        "pattern": NO_NUL}, "only jobs of this task"),
-]
-TIMEOUT = [query("timeout", {"type": "number", "minimum": 0,
-                             "maximum": endpoints.MAX_RESULT_WAIT, "default": 0},
-                 "seconds to wait for a terminal status")]
-PARTIAL = [query("partial", {"type": "boolean", "default": False},
-                 "each event also carries the task's partial result")]
-
-#: the query parameters of each route that has some
+#: the query parameters of each route that has some (endpoints.PARAMETERS, as OpenAPI
+#: parameter objects)
 PARAMETERS: dict[str, list[dict[str, Any]]] = {
-    "jobs": FILTERS + PAGE, "dead_letters": PAGE, "job_result": TIMEOUT,
-    "job_progress": PARTIAL,
-}
+    name: [{"in": "query", "required": False, **param} for param in params]
+    for name, params in endpoints.PARAMETERS.items()}
 
 
 def error(description: str) -> dict[str, Any]:

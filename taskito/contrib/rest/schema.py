@@ -11,7 +11,6 @@ from rest_framework import serializers
 
 from taskito.contrib import endpoints
 from taskito.contrib.rest import serializers as s
-from taskito.states import JobStatus
 
 try:
     import drf_spectacular.utils as spectacular
@@ -21,30 +20,12 @@ except ImportError:  # pragma: no cover - depends on the environment
 ERRORS: dict[Any, type[serializers.Serializer]] = {
     401: s.DetailSerializer, 403: s.DetailSerializer, 405: s.DetailSerializer}
 
-#: (name, JSON schema, description) of query parameters, typed and bounded as
-#: taskito.contrib.endpoints checks them
-Param = tuple[str, Any, str]
-PAGE: tuple[Param, ...] = (
-    ("limit", {"type": "integer", "minimum": 1, "maximum": endpoints.MAX_PAGE,
-               "default": endpoints.DEFAULT_PAGE}, "page size"),
-    ("offset", {"type": "integer", "minimum": 0, "maximum": endpoints.MAX_OFFSET,
-                "default": 0}, "rows to skip"))
-FILTERS: tuple[Param, ...] = (
-    ("status", {"type": "string", "enum": [*(st.label for st in JobStatus), "completed"]},
-     "only jobs in this status"),
-    ("queue", {"type": "string", "maxLength": endpoints.MAX_TEXT}, "only this queue"),
-    ("task_name", {"type": "string", "maxLength": endpoints.MAX_TEXT}, "only this task"))
-TIMEOUT: tuple[Param, ...] = (
-    ("timeout", {"type": "number", "minimum": 0, "maximum": endpoints.MAX_RESULT_WAIT,
-                 "default": 0}, "seconds to wait for a terminal status"),)
-PARTIAL: tuple[Param, ...] = (
-    ("partial", {"type": "boolean", "default": False}, "events also carry the partial result"),)
 
-
-def documented(response: Any, *, params: tuple[Param, ...] = (),
+def documented(response: Any, *, params: str | None = None,
                not_found: bool = False, bad_request: bool = False,
                extra: dict[Any, Any] | None = None) -> Callable[[Any], Any]:
-    """extend_schema(...) for one view method, or a no-op without drf-spectacular."""
+    """extend_schema(...) for one view method, or a no-op without drf-spectacular; `params`
+    names the route whose query parameters (endpoints.PARAMETERS) it documents."""
     if spectacular is None:  # pragma: no cover
         return lambda fn: fn
     responses: dict[Any, Any] = {**({} if response is None else {200: response}), **ERRORS,
@@ -53,8 +34,9 @@ def documented(response: Any, *, params: tuple[Param, ...] = (),
         responses[404] = s.DetailSerializer
     if bad_request:
         responses[400] = s.DetailSerializer
-    parameters = [spectacular.OpenApiParameter(name, kind, description=text)
-                  for name, kind, text in params]
+    parameters = [spectacular.OpenApiParameter(p["name"], p["schema"],
+                                               description=p["description"])
+                  for p in endpoints.PARAMETERS.get(params or "", ())]
     return spectacular.extend_schema(responses=responses, parameters=parameters, request=None)
 
 

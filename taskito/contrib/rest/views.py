@@ -19,7 +19,7 @@ from taskito.contrib import endpoints
 from taskito.contrib.endpoints import ApiError
 from taskito.contrib.rest import serializers as s
 from taskito.contrib.rest.permissions import permission_classes
-from taskito.contrib.rest.schema import FILTERS, PAGE, TIMEOUT, documented
+from taskito.contrib.rest.schema import documented
 from taskito.queue import Queue
 
 
@@ -33,7 +33,8 @@ def private(response: HttpResponse) -> HttpResponse:
 class TaskitoAPIView(APIView):
     """Permissions from TASKITO["REST_PERMISSION_CLASSES"] (the admin's rules by default,
     for the view's `route`); the host's authentication classes apply. JSON only, refusals
-    included. A client's mistake (ApiError) becomes 400/404."""
+    included: `renderer_classes` overrides the host's DEFAULT_RENDERER_CLASSES (no browsable
+    API; the README says why). A client's mistake (ApiError) becomes 400/404."""
 
     queue: Queue = default_queue
     route: str = ""
@@ -72,7 +73,7 @@ class QueueStatsView(TaskitoAPIView):
 class JobListView(TaskitoAPIView):
     route = "jobs"
 
-    @documented(s.JobSerializer(many=True), params=PAGE + FILTERS, bad_request=True)
+    @documented(s.JobSerializer(many=True), params="jobs", bad_request=True)
     def get(self, request: Request) -> Response:
         return Response(endpoints.list_jobs(self.queue, request.query_params))
 
@@ -112,7 +113,7 @@ class JobCancelView(TaskitoAPIView):
 class DeadLetterListView(TaskitoAPIView):
     route = "dead_letters"
 
-    @documented(s.DeadLetterSerializer(many=True), params=PAGE, bad_request=True)
+    @documented(s.DeadLetterSerializer(many=True), params="dead_letters", bad_request=True)
     def get(self, request: Request) -> Response:
         return Response(endpoints.dead_letters(self.queue, request.query_params))
 
@@ -170,18 +171,6 @@ class JobResultGate(TaskitoAPIView):
         return None
 
 
-async def off_loop(fn: Any, *args: Any) -> Any:
-    """One blocking read in a pool thread, which closes its connections before it returns:
-    a waiting view holds no thread and no connection between reads."""
-    def run() -> Any:
-        try:
-            return fn(*args)
-        finally:
-            endpoints.close_idle_connections()
-
-    return await sync_to_async(run, thread_sensitive=False)()
-
-
 class _EveryAlias(set[str]):
     def __contains__(self, alias: object) -> bool:
         return True
@@ -215,8 +204,8 @@ async def job_result(request: HttpRequest, job_id: str) -> HttpResponse:
                                     status=405, headers={"Allow": "GET"}))
     try:
         timeout = endpoints.timeout_param(request.GET)
-        await sync_to_async(endpoints.close_idle_connections)()
-        body = await endpoints.await_result(gate.queue, job_id, timeout, off_loop)
+        await sync_to_async(endpoints.release_connections)()  # none held while waiting
+        body = await endpoints.await_result(gate.queue, job_id, timeout)
     except ApiError as exc:
         return private(json_error(exc))
     return private(JsonResponse(body))
@@ -228,7 +217,7 @@ class JobResultSchema(TaskitoAPIView):
 
     route = "job_result"
 
-    @documented(s.JobResultSerializer, params=TIMEOUT, not_found=True, bad_request=True,
+    @documented(s.JobResultSerializer, params="job_result", not_found=True, bad_request=True,
                 extra={503: s.DetailSerializer})
     def get(self, request: Request, job_id: str) -> Response:
         raise NotImplementedError  # pragma: no cover

@@ -36,7 +36,7 @@ from taskito.contrib.endpoints import (
     progress_event,
 )
 from taskito.contrib.rest import serializers as s
-from taskito.contrib.rest.schema import PARTIAL, documented, stream_response
+from taskito.contrib.rest.schema import documented, stream_response
 from taskito.contrib.rest.views import (
     JobResultGate,
     TaskitoAPIView,
@@ -330,7 +330,7 @@ class ProgressSchema(TaskitoAPIView):
 
     route = "job_progress"
 
-    @documented(None, params=PARTIAL, not_found=True, bad_request=True,
+    @documented(None, params="job_progress", not_found=True, bad_request=True,
                 extra={(200, "text/event-stream"): stream_response(),
                        501: s.DetailSerializer})
     def get(self, request: Any, job_id: str) -> Any:
