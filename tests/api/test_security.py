@@ -14,7 +14,7 @@ import pytest
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.test import Client
-from django.urls import URLPattern, reverse
+from django.urls import URLPattern, URLResolver, reverse
 from django.utils.crypto import get_random_string
 
 from taskito.contrib.access import NOT_AUTHENTICATED, PERMISSIONS
@@ -28,12 +28,24 @@ pytestmark = pytest.mark.django_db
 WRITES = {name for name, (method, _) in ROUTES.items() if method == "POST"}
 
 
+def flat(patterns) -> list[URLPattern]:
+    """The URL patterns of a URLconf, those of its includes too (same namespace, no prefix)."""
+    found = []
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            assert str(pattern.pattern) == "" and pattern.namespace is None
+            found.extend(flat(pattern.url_patterns))
+        else:
+            assert isinstance(pattern, URLPattern)
+            found.append(pattern)
+    return found
+
+
 def named_urls() -> list[tuple[str, str, str]]:
     """(route name, method, url) of every named URL of the two includes."""
     includes = (("taskito", urls.urlpatterns), ("taskito_sse", sse_urls.urlpatterns))
     found = []
-    for namespace, pattern in [(ns, p) for ns, patterns in includes for p in patterns]:
-        assert isinstance(pattern, URLPattern)
+    for namespace, pattern in [(ns, p) for ns, patterns in includes for p in flat(patterns)]:
         if pattern.name is None:
             continue  # a trailing-slash twin: walked below through its named original
         kwargs = {name: str(uuid.uuid4()) for name in pattern.pattern.converters}

@@ -1,13 +1,10 @@
-"""`path("tasks/", include("taskito.contrib.sse.urls"))`: /tasks/jobs/<id>/progress."""
+"""`path("tasks/", include("taskito.contrib.sse.urls"))`: /tasks/jobs/<id>/progress alone
+(the REST include already serves it)."""
 
 from __future__ import annotations
 
-from django.urls import path
-
-from taskito.contrib.sse import views
+from taskito.contrib.sse.routes import urlpatterns
 
 app_name = "taskito_sse"
 
-urlpatterns = [
-    path("jobs/<str:job_id>/progress", views.progress, name="job_progress"),
-]
+__all__ = ["app_name", "urlpatterns"]
