@@ -7,19 +7,21 @@
 #   main   .venv        the newest Python >= 3.12 and the newest Django (6.1): ruff, mypy, tests
 #   dj60   .venv-dj60   Python 3.13 + Django 6.0: tests
 #   dj52   .venv-dj52   Python 3.12 + Django 5.2 LTS + the django-tasks backport: tests
-# Each line runs the suite on a SQLite file; main and dj52 run it a second time on PostgreSQL
-# when TASKITO_TEST_DATABASE_URL is set (e.g. postgres://postgres@127.0.0.1:5432/postgres).
-# dj60 skips PostgreSQL by default to keep .ci/run near 25 minutes on a 2-core machine; the
-# database code does not differ between Django 6.0 and 6.1.
+# Each line runs the suite on a SQLite file; main runs it a second time on PostgreSQL when
+# TASKITO_TEST_DATABASE_URL is set (e.g. postgres://postgres@127.0.0.1:5432/postgres).
+# dj60 and dj52 skip PostgreSQL by default to keep .ci/run under 30 minutes on a 2-core
+# machine (taskito's SQL is its own, the same on every Django line); TASKITO_PG_LINES adds them.
 # Then, once (on dj52 when it runs), the packaging test (`-m packaging`): build the wheel,
 # install it with pip into a fresh venv of that line's Python and Django, and run a new
 # project through it.
 #
 # Environment:
 #   TASKITO_LINES          lines to run (default: "main dj60 dj52"), e.g. TASKITO_LINES=main
-#   TASKITO_PG_LINES       lines that also run on PostgreSQL (default: "main dj52"; "main dj60
+#   TASKITO_PG_LINES       lines that also run on PostgreSQL (default: "main"; "main dj60
 #                          dj52" for all)
 #   TASKITO_SKIP_PACKAGING set to 1 to skip the packaging test (it installs from the index)
+#   TASKITO_PARALLEL_LINES set to 1 to run the lines after the first in a second lane, beside
+#                          it (.ci/run does; the output of that lane is printed when it ends)
 # Exits non-zero if any step fails; every step runs even after an earlier one failed.
 set -uo pipefail
 
@@ -31,7 +33,7 @@ header() { printf '\n===== %s =====\n' "$*"; }
 export PYTHONDONTWRITEBYTECODE="${PYTHONDONTWRITEBYTECODE:-1}"
 DB_URL="${TASKITO_TEST_DATABASE_URL:-}"
 read -r -a LINES <<<"${TASKITO_LINES:-main dj60 dj52}"
-PG_LINES=" ${TASKITO_PG_LINES-main dj52} "
+PG_LINES=" ${TASKITO_PG_LINES-main} "
 started=$SECONDS
 
 failed=()
@@ -73,21 +75,27 @@ pytest_on() {
     # Each line has its own SQLite file and PostgreSQL test database, so lines never share one.
     local dir="$ROOT/test-output/$line" pg_name="${TASKITO_TEST_PG_NAME:-taskito_test}_$line"
     mkdir -p "$dir"
+    # its own pytest temp dir too: two lanes may run at once
+    local base=(-p no:cacheprovider --basetemp "$dir/tmp-sqlite")
     if [[ -z "$url" ]]; then
         env -u TASKITO_TEST_DATABASE_URL TASKITO_TEST_DIR="$dir" \
-            "$venv/bin/python" -m pytest -p no:cacheprovider "$@"
+            "$venv/bin/python" -m pytest "${base[@]}" "$@"
     else
+        base=(-p no:cacheprovider --basetemp "$dir/tmp-pg")
         env TASKITO_TEST_DATABASE_URL="$url" TASKITO_TEST_PG_NAME="$pg_name" \
-            TASKITO_TEST_DIR="$dir" "$venv/bin/python" -m pytest -p no:cacheprovider "$@"
+            TASKITO_TEST_DIR="$dir" "$venv/bin/python" -m pytest "${base[@]}" "$@"
     fi
 }
 
-for line in "${LINES[@]}"; do
+run_line() {
+    # run_line LINE [pytest args...]: set up the line's venv, then its steps.
+    local line="$1" venv shown
+    shift
     header "line $line: setup"
     if ! venv="$(setup_line "$line")"; then
         failed+=("$line: setup")
         rc=1
-        continue
+        return 0
     fi
     "$venv/bin/python" -c 'import sys, django
 print("test: line %s: Python %s, Django %s" % (sys.argv[1], sys.version.split()[0],
@@ -106,7 +114,49 @@ print("test: line %s: Python %s, Django %s" % (sys.argv[1], sys.version.split()[
         header "line $line: pytest on $shown"
         run_step "$line: pytest ($shown)" pytest_on "$line" "$venv" "$DB_URL" "$@"
     fi
-done
+}
+
+# The first line runs here; with TASKITO_PARALLEL_LINES=1 (what .ci/run sets) the others run
+# one after another in a second lane beside it (a 2-core machine runs two suites in about the
+# time of one and a half), each lane with its own venvs, SQLite files and test databases.
+# The second lane starts once the first line's set-up is done (apt and pip never race).
+first="${LINES[0]:-}"
+rest=("${LINES[@]:1}")
+lane_log="$ROOT/test-output/lane2.log"
+lane_failed="$ROOT/test-output/lane2.failed"
+lane_pid=""
+if [[ -n "$first" ]]; then
+    if [[ "${TASKITO_PARALLEL_LINES:-0}" == 1 && ${#rest[@]} -gt 0 ]]; then
+        header "line $first: setup (before the second lane starts)"
+        setup_line "$first" >/dev/null || true
+        mkdir -p "$ROOT/test-output"
+        rm -f "$lane_failed"
+        (
+            failed=() rc=0
+            for line in "${rest[@]}"; do run_line "$line" "$@"; done
+            printf '%s\n' "${failed[@]}" >"$lane_failed"
+            exit "$rc"
+        ) >"$lane_log" 2>&1 &
+        lane_pid=$!
+        echo "test: lines ${rest[*]} run in a second lane (output: $lane_log)"
+        run_line "$first" "$@"
+    else
+        for line in "${LINES[@]}"; do run_line "$line" "$@"; done
+    fi
+fi
+if [[ -n "$lane_pid" ]]; then
+    lane_rc=0
+    wait "$lane_pid" || lane_rc=$?
+    header "second lane (lines ${rest[*]}), as it ran"
+    cat "$lane_log"
+    while IFS= read -r step; do
+        [[ -n "$step" ]] && failed+=("$step")
+    done <"$lane_failed" 2>/dev/null
+    if (( lane_rc != 0 )); then
+        (( ${#failed[@]} )) || failed+=("second lane (exit $lane_rc)")
+        (( rc == 0 )) && rc=$lane_rc
+    fi
+fi
 
 if [[ "${TASKITO_SKIP_PACKAGING:-0}" != 1 ]]; then
     # On the oldest line run (Python 3.12 + Django 5.2 LTS when it is among them): the fresh
