@@ -22,13 +22,14 @@ What differs from the other two databases, and why:
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, NotSupportedError, transaction
+from django.db import IntegrityError, NotSupportedError, OperationalError, transaction
 from django.utils import timezone
 
 from taskito.db import statements as q
@@ -45,12 +46,17 @@ from taskito.db.statements import (
 )
 from taskito.states import JobStatus
 
+logger = logging.getLogger(__name__)
+
 #: the oldest servers with SELECT ... FOR UPDATE SKIP LOCKED
 MIN_MARIADB = (10, 6)
 MIN_MYSQL = (8, 0, 1)
 #: the unique index over the generated column (migration 0004); a duplicate on it is a refusal
 UNIQUE_INDEX = "taskito_job_unique_active"
 DUPLICATE_KEY = 1062
+DEADLOCK = 1213
+#: tries of a unique enqueue in its own transaction that keeps losing deadlocks
+DEADLOCK_RETRIES = 5
 #: batches of at least this many jobs are written by insert_jobs itself, in statements of at
 #: most about this many characters (the server's max_allowed_packet is 16 MiB by default)
 BATCH_LITERALS_FROM = 20
@@ -67,8 +73,6 @@ _INSERT_PREFIX = _my("insert_jobs", (f"INSERT INTO {JOB} ({', '.join(INSERT_COLU
                                      f"VALUES "))
 # the generated column (migration 0004) holds the key only while the job is pending or running
 _ACTIVE_UNIQUE = _my("active_unique", f"SELECT id FROM {JOB} WHERE active_unique_key = %s")
-_LOCK_UNIQUE = _my("lock_unique",
-                   f"SELECT id FROM {JOB} WHERE active_unique_key = %s FOR UPDATE")
 _SERVER_VERSION = _my("server_version", "SELECT VERSION()")
 # The claim reads and locks first ("{where}": Dialect.ready_filter over alias j). A locking
 # read does not lock the rows its subqueries read (paused queues, dependencies), only the
@@ -218,19 +222,31 @@ class MySQLDialect(Dialect):
                 cursor.execute(sql)  # no parameters: the driver formats nothing
 
     def insert_unique_job(self, row: Sequence[Any]) -> bool:
-        # Look for a job that holds the key first. When this is the enqueue's own short
-        # transaction, a locking read also waits for a worker that is finishing the holder:
-        # an insert whose duplicate check met that finish half-way would hold a lock the
-        # worker's update needs while waiting for one the worker holds, and InnoDB would roll
-        # back one of them as a deadlock victim. Inside a caller's longer transaction a plain
-        # read (READ COMMITTED: the latest commit) holds no lock that could block a worker
-        # until that transaction ends; the race it leaves is a holder enqueued and finishing
-        # in the instant between this read and the insert.
+        """Insert unless an active job holds the key (called first in its transaction).
+
+        A finishing worker frees a key by moving the job's entry in the unique index; an
+        insert's duplicate check that meets that move half-way can deadlock with it, and
+        InnoDB then rolls back one of the two transactions. A worker retries its finish. When
+        this enqueue runs in a transaction of its own (the caller was not in one), nothing
+        else was in it yet, so the insert is simply tried again; inside a caller's
+        transaction the deadlock error reaches the caller, who must run the transaction
+        again (as for any deadlock on MySQL)."""
         connection = self.connection
         own = connection.in_atomic_block and not connection.savepoint_ids
-        key = row[INSERT_COLUMNS.index("unique_key")]
+        for attempt in range(1, DEADLOCK_RETRIES + 1):
+            try:
+                return self._insert_unique(row)
+            except OperationalError as exc:
+                if not (own and _is_error(exc, DEADLOCK) and attempt < DEADLOCK_RETRIES):
+                    raise
+                logger.debug("unique enqueue chosen as a deadlock victim; trying again")
+        raise AssertionError("unreachable")
+
+    def _insert_unique(self, row: Sequence[Any]) -> bool:
+        # A plain read first (READ COMMITTED: the latest commit, no lock that could hold a
+        # worker up until the caller's transaction ends): most refusals need no insert.
         with self.cursor() as cursor:
-            cursor.execute(_LOCK_UNIQUE if own else _ACTIVE_UNIQUE, [key])
+            cursor.execute(_ACTIVE_UNIQUE, [row[INSERT_COLUMNS.index("unique_key")]])
             if cursor.fetchone() is not None:
                 return False
         # A duplicate key fails only this statement (InnoDB rolls back the statement, not the
@@ -379,9 +395,13 @@ def server_problem(version: str) -> str | None:
     return None
 
 
+def _is_error(exc: Exception, code: int) -> bool:
+    args: tuple[Any, ...] = getattr(exc.__cause__ or exc, "args", ())
+    return bool(args) and args[0] == code
+
+
 def _is_duplicate(exc: IntegrityError, index: str | None = None) -> bool:
-    cause = exc.__cause__ or exc
-    args = getattr(cause, "args", ())
-    if not args or args[0] != DUPLICATE_KEY:
+    if not _is_error(exc, DUPLICATE_KEY):
         return False
+    args: tuple[Any, ...] = getattr(exc.__cause__ or exc, "args", ())
     return index is None or index in str(args[1] if len(args) > 1 else "")
