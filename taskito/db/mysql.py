@@ -73,6 +73,8 @@ _INSERT_PREFIX = _my("insert_jobs", (f"INSERT INTO {JOB} ({', '.join(INSERT_COLU
                                      f"VALUES "))
 # the generated column (migration 0004) holds the key only while the job is pending or running
 _ACTIVE_UNIQUE = _my("active_unique", f"SELECT id FROM {JOB} WHERE active_unique_key = %s")
+_HOLDER_LATEST = _my("holder_latest", (f"SELECT id FROM {JOB} WHERE active_unique_key = %s "
+                                        f"LOCK IN SHARE MODE"))
 _SERVER_VERSION = _my("server_version", "SELECT VERSION()")
 # The claim reads and locks first ("{where}": Dialect.ready_filter over alias j). A locking
 # read does not lock the rows its subqueries read (paused queues, dependencies), only the
@@ -245,10 +247,13 @@ class MySQLDialect(Dialect):
     def _insert_unique(self, row: Sequence[Any]) -> bool:
         # A plain read first (READ COMMITTED: the latest commit, no lock that could hold a
         # worker up until the caller's transaction ends): most refusals need no insert.
-        with self.cursor() as cursor:
-            cursor.execute(_ACTIVE_UNIQUE, [row[INSERT_COLUMNS.index("unique_key")]])
-            if cursor.fetchone() is not None:
-                return False
+        # Under REPEATABLE READ the read would come from an old snapshot; the insert's
+        # duplicate check alone decides there.
+        if self._read_committed():
+            with self.cursor() as cursor:
+                cursor.execute(_ACTIVE_UNIQUE, [row[INSERT_COLUMNS.index("unique_key")]])
+                if cursor.fetchone() is not None:
+                    return False
         # A duplicate key fails only this statement (InnoDB rolls back the statement, not the
         # transaction), so a caller's transaction stays usable, as ON CONFLICT keeps it
         # elsewhere.
@@ -262,10 +267,16 @@ class MySQLDialect(Dialect):
         return True
 
     def active_unique(self, key: str) -> uuid.UUID | None:
+        # Under READ COMMITTED (Django's default here) a plain read sees the holder that made
+        # the insert fail; under REPEATABLE READ the transaction's snapshot may predate it,
+        # and only a locking read sees the latest commit (taskito.W002 warns of that level).
         with self.cursor() as cursor:
-            cursor.execute(_ACTIVE_UNIQUE, [key])
+            cursor.execute(_ACTIVE_UNIQUE if self._read_committed() else _HOLDER_LATEST, [key])
             hit = cursor.fetchone()
         return None if hit is None else self.to_uuid(hit[0])
+
+    def _read_committed(self) -> bool:
+        return getattr(self.connection, "isolation_level", None) == "read committed"
 
     def expire_due(self, cursor: Any, at: datetime) -> list[uuid.UUID]:
         stamp = self.dt(at)
