@@ -5,12 +5,12 @@ Run from the repository root with the project's virtualenv:
     .venv/bin/python bench/run.py [options]
 
 It makes a fresh database (a SQLite file in a temp dir, or a `taskito_bench` database on a
-PostgreSQL server), runs `migrate`, then measures:
+PostgreSQL or MariaDB/MySQL server), runs `migrate`, then measures:
 
   batch enqueue    N noop jobs with one `noop.map(...)` call               -> jobs/s
   single enqueue   M `noop.delay()` calls, one transaction each            -> jobs/s
   processing       N staged noop jobs drained by `taskito_worker --burst` subprocesses
-                   (one on SQLite, two on PostgreSQL; default concurrency) -> jobs/s,
+                   (one on SQLite, two on a server; default concurrency) -> jobs/s,
                    (a) wall clock from process start to exit, (b) from the first claim
                    to the last completion (min(started_at) to max(completed_at))
   latency          with one worker process running: `noop.delay().result(timeout=10)`,
@@ -20,15 +20,17 @@ Each throughput figure is the median of --repeat runs, each on an empty job tabl
 small warm-up; the table shows measured vs target and PASS / SHORT.
 
 Options:
-  --database-url URL   run on PostgreSQL: URL names the server (and a database to connect to
-                       for CREATE/DROP DATABASE, e.g. postgres://postgres@127.0.0.1:5432/postgres);
-                       the benchmark creates `taskito_bench` there and drops it afterwards
+  --database-url URL   run on PostgreSQL or MariaDB/MySQL: URL names the server (and a database
+                       to connect to for CREATE/DROP DATABASE, e.g.
+                       postgres://postgres@127.0.0.1:5432/postgres or
+                       mysql://root@127.0.0.1:3306/test); the benchmark creates `taskito_bench`
+                       there and drops it afterwards
   --repeat N           runs per throughput figure, median reported (default 3)
   --batch-jobs N       jobs per batch-enqueue and processing run (default 10000)
   --single-jobs N      delay() calls per single-enqueue run (default 2000)
   --samples N          latency samples (default 100)
   --workers N          worker processes for the processing figure (default 1 on SQLite,
-                       2 on PostgreSQL, as the issues' targets assume)
+                       2 on a server, as the issues' targets assume)
   --idle-samples N     also measure N round trips each after --idle-gap seconds without work
                        (informational, no target; default 0)
   --idle-gap S         idle time before each of those samples (default 1.5)
@@ -63,12 +65,13 @@ from urllib.parse import urlparse
 ROOT = Path(__file__).resolve().parent.parent
 PG_NAME = "taskito_bench"
 WORKER_TIMEOUT = 300.0
-#: targets from the issues: SQLite (one worker) and PostgreSQL (two workers)
+#: targets from the issues: SQLite (one worker), PostgreSQL and MariaDB/MySQL (two workers)
 TARGETS: dict[str, dict[str, float | None]] = {
     "sqlite": {"batch": 60_000, "single": 15_000, "processing": 5_000, "p50": 5.0,
                "p99": 20.0},
     "postgresql": {"batch": 30_000, "single": None, "processing": 3_000, "p50": 5.0,
                    "p99": None},
+    "mysql": {"batch": 20_000, "single": None, "processing": 3_000, "p50": 10.0, "p99": None},
 }
 
 
@@ -119,7 +122,10 @@ class Env:
 
     def setup(self) -> None:
         os.environ.update(self.vars)
-        if self.database_url:
+        if self.mysql:
+            self._mysql(f"DROP DATABASE IF EXISTS {PG_NAME}",
+                        f"CREATE DATABASE {PG_NAME} CHARACTER SET utf8mb4")
+        elif self.database_url:
             self._pg(f"DROP DATABASE IF EXISTS {PG_NAME} WITH (FORCE)",
                      f"CREATE DATABASE {PG_NAME}")
         import django
@@ -132,8 +138,29 @@ class Env:
         from django.db import connections
 
         connections.close_all()
-        if self.database_url:
+        if self.mysql:
+            self._mysql(f"DROP DATABASE IF EXISTS {PG_NAME}")
+        elif self.database_url:
             self._pg(f"DROP DATABASE IF EXISTS {PG_NAME} WITH (FORCE)")
+
+    @property
+    def mysql(self) -> bool:
+        return bool(self.database_url) and urlparse(self.database_url).scheme in ("mysql",
+                                                                                   "mariadb")
+
+    def _mysql(self, *statements: str) -> None:
+        import MySQLdb
+
+        assert self.database_url is not None
+        url = urlparse(self.database_url)
+        conn = MySQLdb.connect(host=url.hostname or "127.0.0.1", port=url.port or 3306,
+                               user=url.username or "root", password=url.password or "")
+        try:
+            with conn.cursor() as cursor:
+                for sql in statements:
+                    cursor.execute(sql)
+        finally:
+            conn.close()
 
     def _pg(self, *statements: str) -> None:
         import psycopg
@@ -165,6 +192,11 @@ def clear_jobs() -> None:
             # DELETE would leave every row dead until autovacuum: later runs would measure
             # scans over them, not taskito.
             cursor.execute(f"TRUNCATE {', '.join(tables)}")
+        elif connection.vendor == "mysql":
+            cursor.execute("SET FOREIGN_KEY_CHECKS = 0")  # TRUNCATE refuses referenced tables
+            for table in tables:
+                cursor.execute(f"TRUNCATE {table}")
+            cursor.execute("SET FOREIGN_KEY_CHECKS = 1")
         else:
             for table in tables:
                 cursor.execute(f"DELETE FROM {table}")
@@ -345,7 +377,8 @@ def describe(env: Env) -> dict[str, Any]:
     url = env.database_url
     return {
         "database": connection.vendor,
-        "server": (f"{urlparse(url).hostname}:{urlparse(url).port or 5432}/{PG_NAME}"
+        "server": (f"{urlparse(url).hostname}:"
+                   f"{urlparse(url).port or (3306 if env.mysql else 5432)}/{PG_NAME}"
                    if url else None),
         "python": platform.python_version(),
         "django": django.get_version(),
@@ -376,7 +409,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = args.only - {"batch", "single", "processing", "latency"}
     if unknown:
         parser.error(f"--only: unknown benchmark(s) {', '.join(sorted(unknown))}")
-    if args.workers is None:  # the issues' set-ups: 1 worker on SQLite, 2 on PostgreSQL
+    if args.workers is None:  # the issues' set-ups: 1 worker on SQLite, 2 on a server
         args.workers = 2 if args.database_url else 1
     for name in ("repeat", "batch_jobs", "single_jobs", "samples", "workers"):
         if getattr(args, name) < 1:

@@ -1,8 +1,9 @@
 """Settings for bench/run.py: taskito plus the bench app, on a database chosen by environment.
 
 - BENCH_DB_PATH=<file>: a SQLite file (run.py makes a fresh one in a temp dir);
-- BENCH_DATABASE_URL=postgres://user:pass@host:port/<db> with BENCH_PG_NAME=<name>: the
-  PostgreSQL server of that URL, database <name> (run.py creates and drops it).
+- BENCH_DATABASE_URL=postgres://user:pass@host:port/<db> (or mysql://...) with
+  BENCH_PG_NAME=<name>: the PostgreSQL (or MariaDB/MySQL) server of that URL, database <name>
+  (run.py creates and drops it).
 """
 
 from __future__ import annotations
@@ -22,13 +23,15 @@ def _database() -> dict[str, object]:
     url = os.environ.get("BENCH_DATABASE_URL")
     if url:
         parsed = urlparse(url)
+        mysql = parsed.scheme in ("mysql", "mariadb")
         return {
-            "ENGINE": "django.db.backends.postgresql",
+            "ENGINE": "django.db.backends.mysql" if mysql else "django.db.backends.postgresql",
             "NAME": os.environ.get("BENCH_PG_NAME", "taskito_bench"),
-            "USER": unquote(parsed.username or "postgres"),
+            "USER": unquote(parsed.username or ("root" if mysql else "postgres")),
             "PASSWORD": unquote(parsed.password or ""),
             "HOST": parsed.hostname or "127.0.0.1",
-            "PORT": str(parsed.port or 5432),
+            "PORT": str(parsed.port or (3306 if mysql else 5432)),
+            **({"OPTIONS": {"charset": "utf8mb4"}} if mysql else {}),
         }
     return {
         "ENGINE": "django.db.backends.sqlite3",

@@ -145,6 +145,35 @@ ensure_chromium() {
 }
 ensure_chromium
 
+# --- MariaDB's client library, for mysqlclient (the dev extra's MariaDB/MySQL driver) ----
+# mysqlclient has no Linux wheels: pip compiles it against libmariadb-dev, found through
+# pkg-config. Install it with apt-get when it is missing (needs root or password-less sudo).
+ensure_mariadb_headers() {
+    [[ ",$EXTRAS," == *",dev,"* || ",$EXTRAS," == *",mysql,"* ]] || return 0
+    if pkg-config --exists libmariadb 2>/dev/null || pkg-config --exists mysqlclient 2>/dev/null
+    then
+        return 0
+    fi
+    local -a sudo=()
+    if (( EUID != 0 )) && command -v sudo >/dev/null 2>&1 && sudo -n true >/dev/null 2>&1; then
+        sudo=(sudo -n)
+    fi
+    echo "setup: installing Debian's libmariadb-dev for mysqlclient (apt-get)" >&2
+    local log
+    log="$(mktemp)"
+    if ! { "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+               libmariadb-dev pkg-config >"$log" 2>&1 \
+           || { "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+                && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+                       libmariadb-dev pkg-config; } >>"$log" 2>&1; }; then
+        echo "setup: WARNING: apt-get could not install libmariadb-dev; pip will fail to" \
+            "build mysqlclient. Its last lines:" >&2
+        tail -n 15 "$log" >&2
+    fi
+    rm -f "$log"
+}
+ensure_mariadb_headers
+
 # --- install taskito (editable) ---------------------------------------------------------
 if [[ -n "$EXTRAS" ]]; then
     TARGET=".[$EXTRAS]"

@@ -8,7 +8,9 @@
 #   dj60   .venv-dj60   Python 3.13 + Django 6.0: tests
 #   dj52   .venv-dj52   Python 3.12 + Django 5.2 LTS + the django-tasks backport: tests
 # Each line runs the suite on a SQLite file; main runs it a second time on PostgreSQL when
-# TASKITO_TEST_DATABASE_URL is set (e.g. postgres://postgres@127.0.0.1:5432/postgres).
+# TASKITO_TEST_DATABASE_URL is set (e.g. postgres://postgres@127.0.0.1:5432/postgres), and a
+# third time on MariaDB/MySQL when TASKITO_TEST_MYSQL_URL is set (e.g.
+# mysql://root@127.0.0.1:3306/test).
 # dj60 and dj52 skip PostgreSQL by default to keep .ci/run under 30 minutes on a 2-core
 # machine (taskito's SQL is its own, the same on every Django line); TASKITO_PG_LINES adds them.
 # Then, once (on dj52 when it runs), the packaging test (`-m packaging`): build the wheel,
@@ -19,6 +21,7 @@
 #   TASKITO_LINES          lines to run (default: "main dj60 dj52"), e.g. TASKITO_LINES=main
 #   TASKITO_PG_LINES       lines that also run on PostgreSQL (default: "main"; "main dj60
 #                          dj52" for all)
+#   TASKITO_MYSQL_LINES    lines that also run on MariaDB/MySQL (default: "main")
 #   TASKITO_SKIP_PACKAGING set to 1 to skip the packaging test (it installs from the index)
 #   TASKITO_PARALLEL_LINES set to 1 to run the lines after the first in a second lane, beside
 #                          it (.ci/run does; the output of that lane is printed when it ends)
@@ -32,8 +35,10 @@ header() { printf '\n===== %s =====\n' "$*"; }
 
 export PYTHONDONTWRITEBYTECODE="${PYTHONDONTWRITEBYTECODE:-1}"
 DB_URL="${TASKITO_TEST_DATABASE_URL:-}"
+MYSQL_URL="${TASKITO_TEST_MYSQL_URL:-}"
 read -r -a LINES <<<"${TASKITO_LINES:-main dj60 dj52}"
 PG_LINES=" ${TASKITO_PG_LINES-main} "
+MYSQL_LINES=" ${TASKITO_MYSQL_LINES-main} "
 started=$SECONDS
 
 failed=()
@@ -72,24 +77,36 @@ pytest_on() {
     # pytest_on LINE VENV DB_URL [pytest args...]: the suite on SQLite ("") or that database.
     local line="$1" venv="$2" url="$3"
     shift 3
-    # Each line has its own SQLite file and PostgreSQL test database, so lines never share one.
+    # Each line has its own SQLite file and server test databases, so lines never share one;
+    # each database run its own directory and pytest temp dir: two lanes may run at once.
+    local kind="${url%%:*}"
+    [[ -z "$url" ]] && kind=sqlite
     local dir="$ROOT/test-output/$line" pg_name="${TASKITO_TEST_PG_NAME:-taskito_test}_$line"
+    [[ "$kind" != sqlite ]] && dir="$dir-$kind"
     mkdir -p "$dir"
-    # its own pytest temp dir too: two lanes may run at once
-    local base=(-p no:cacheprovider --basetemp "$dir/tmp-sqlite")
+    local base=(-p no:cacheprovider --basetemp "$dir/tmp")
     if [[ -z "$url" ]]; then
         env -u TASKITO_TEST_DATABASE_URL TASKITO_TEST_DIR="$dir" \
             "$venv/bin/python" -m pytest "${base[@]}" "$@"
     else
-        base=(-p no:cacheprovider --basetemp "$dir/tmp-pg")
         env TASKITO_TEST_DATABASE_URL="$url" TASKITO_TEST_PG_NAME="$pg_name" \
             TASKITO_TEST_DIR="$dir" "$venv/bin/python" -m pytest "${base[@]}" "$@"
     fi
 }
 
+run_server() {
+    # run_server LINE VENV URL [pytest args...]: the line's suite on a database server.
+    local line="$1" venv="$2" url="$3" shown
+    shift 3
+    # Do not print a password that may be in the URL.
+    shown="$(sed -E 's#(://[^:/@]+):[^@/]*@#\1:***@#' <<<"$url")"
+    header "line $line: pytest on $shown"
+    run_step "$line: pytest ($shown)" pytest_on "$line" "$venv" "$url" "$@"
+}
+
 run_line() {
     # run_line LINE [pytest args...]: set up the line's venv, then its steps.
-    local line="$1" venv shown
+    local line="$1" venv
     shift
     header "line $line: setup"
     if ! venv="$(setup_line "$line")"; then
@@ -109,10 +126,12 @@ print("test: line %s: Python %s, Django %s" % (sys.argv[1], sys.version.split()[
     header "line $line: pytest on SQLite"
     run_step "$line: pytest (SQLite)" pytest_on "$line" "$venv" "" "$@"
     if [[ -n "$DB_URL" && "$PG_LINES" == *" $line "* ]]; then
-        # Do not print a password that may be in the URL.
-        shown="$(sed -E 's#(://[^:/@]+):[^@/]*@#\1:***@#' <<<"$DB_URL")"
-        header "line $line: pytest on $shown"
-        run_step "$line: pytest ($shown)" pytest_on "$line" "$venv" "$DB_URL" "$@"
+        run_server "$line" "$venv" "$DB_URL" "$@"
+    fi
+    # With two lanes the first line's MariaDB run goes to the second lane (see below).
+    if [[ -n "$MYSQL_URL" && "$MYSQL_LINES" == *" $line "* && "$line" != "${MYSQL_MOVED:-}" ]]
+    then
+        run_server "$line" "$venv" "$MYSQL_URL" "$@"
     fi
 }
 
@@ -131,8 +150,16 @@ if [[ -n "$first" ]]; then
         setup_line "$first" >/dev/null || true
         mkdir -p "$ROOT/test-output"
         rm -f "$lane_failed"
+        # The first line's MariaDB/MySQL run, if any, starts the second lane: three suite
+        # runs in one lane would outlast the other.
+        if [[ -n "$MYSQL_URL" && "$MYSQL_LINES" == *" $first "* ]]; then
+            MYSQL_MOVED="$first"
+        fi
         (
             failed=() rc=0
+            if [[ -n "${MYSQL_MOVED:-}" ]]; then
+                run_server "$first" "$(setup_line "$first")" "$MYSQL_URL" "$@"
+            fi
             for line in "${rest[@]}"; do run_line "$line" "$@"; done
             printf '%s\n' "${failed[@]}" >"$lane_failed"
             exit "$rc"

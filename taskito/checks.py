@@ -24,9 +24,9 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
                       id="taskito.E002")]
     database: dict[str, Any] = settings.DATABASES[alias]
     engine = str(database.get("ENGINE", ""))
-    if not engine.endswith(("sqlite3", "postgresql")):
-        return [Error(f"taskito supports SQLite and PostgreSQL; database {alias!r} uses "
-                      f"{engine}", id="taskito.E003")]
+    if not engine.endswith(("sqlite3", "postgresql", "mysql")):
+        return [Error(f"taskito supports SQLite, PostgreSQL and MariaDB/MySQL; database "
+                      f"{alias!r} uses {engine}", id="taskito.E003")]
     messages: list[Any] = []
     options: dict[str, Any] = database.get("OPTIONS", {})
     if engine.endswith("sqlite3") and options.get("transaction_mode") != "IMMEDIATE":
@@ -37,4 +37,14 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
             hint=f"Set DATABASES[{alias!r}]['OPTIONS']['transaction_mode'] = 'IMMEDIATE' "
                  "(taskito's own writes do not need it).",
             id="taskito.W001"))
+    level = str(options.get("isolation_level") or "read committed").lower()
+    if engine.endswith("mysql") and level != "read committed":
+        messages.append(Warning(
+            f"MySQL/MariaDB database {alias!r} uses isolation level {level!r}: enqueueing "
+            "with a unique_key inside a transaction may not see a job another process "
+            "enqueued with the same key after the transaction's first read.",
+            hint=f"Leave DATABASES[{alias!r}]['OPTIONS']['isolation_level'] unset (Django "
+                 "opens MySQL connections in 'read committed'), or give taskito a database "
+                 "alias of its own with TASKITO['DATABASE'].",
+            id="taskito.W002"))
     return messages

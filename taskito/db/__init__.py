@@ -37,8 +37,12 @@ def _make(alias: str) -> Dialect:
         from taskito.db.postgresql import PostgreSQLDialect
 
         return PostgreSQLDialect(alias)
+    if vendor == "mysql":
+        from taskito.db.mysql import MySQLDialect
+
+        return MySQLDialect(alias)
     raise NotImplementedError(
-        f"taskito supports SQLite and PostgreSQL; database {alias!r} is {vendor}"
+        f"taskito supports SQLite, PostgreSQL and MariaDB/MySQL; database {alias!r} is {vendor}"
     )
 
 

@@ -377,9 +377,11 @@ class Dialect:
                 cursor.execute(q.SET_SLOT, [counts.get(key, 0), key])
 
     # -- waiting ---------------------------------------------------------------------------
-    def watcher(self, interval: float, wake: Callable[[], None] | None = None) -> ChangeWatcher:
+    def watcher(self, interval: float, wake: Callable[[], None] | None = None,
+                queues: Sequence[str] | None = None) -> ChangeWatcher:
         """A cheap 'has anything changed?' probe for idle loops. A watcher that learns of
-        changes by itself (LISTEN) calls `wake` so a sleeping loop need not wait it out."""
+        changes by itself (LISTEN) calls `wake` so a sleeping loop need not wait it out;
+        `queues` are those the loop claims from (a watcher that looks for ready jobs)."""
         return ChangeWatcher(self, max(interval, 0.0005), self.fallback_interval)
 
     def job_watcher(self, job_id: uuid.UUID, interval: float) -> ChangeWatcher:

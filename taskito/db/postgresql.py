@@ -123,7 +123,8 @@ class PostgreSQLDialect(Dialect):
             return super().job_watcher(job_id, interval)
         return DoneWatcher(self, job_id)
 
-    def watcher(self, interval: float, wake: Callable[[], None] | None = None) -> ChangeWatcher:
+    def watcher(self, interval: float, wake: Callable[[], None] | None = None,
+                queues: Sequence[str] | None = None) -> ChangeWatcher:
         if wake is None:  # a one-off wait (JobResult.result): poll, backing off
             return super().watcher(interval)
         return NotifyWatcher(self, wake)

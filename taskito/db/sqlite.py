@@ -90,7 +90,8 @@ class SQLiteDialect(Dialect):
 
     ttl_end_sql = "datetime(completed_at, '+' || result_ttl || ' seconds')"
 
-    def watcher(self, interval: float, wake: Callable[[], None] | None = None) -> ChangeWatcher:
+    def watcher(self, interval: float, wake: Callable[[], None] | None = None,
+                queues: Sequence[str] | None = None) -> ChangeWatcher:
         return DataVersionWatcher(self, interval)
 
     def configure_connection(self, connection: BaseDatabaseWrapper) -> None:

@@ -162,7 +162,8 @@ class _Loop:
                                  stale_after=worker.stale_after)
         self.unflushed: list[Outcome] = []
         self.watcher = worker.queue.dialect.watcher(worker.poll_interval,
-                                                    wake=lambda: self.done.put(None))
+                                                    wake=lambda: self.done.put(None),
+                                                    queues=worker.queues)
         worker._wake = lambda: self.done.put(None)
         self.last_check = 0.0
         self.check_now = True

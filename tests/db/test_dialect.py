@@ -1,5 +1,5 @@
 """The dialect contract: every statement of `taskito.db` behaves the same on every database
-(this suite runs on SQLite and on PostgreSQL). Rows are made through the public API; the
+(this suite runs on SQLite, PostgreSQL and MariaDB). Rows are made through the public API; the
 statements are then called on the dialect directly."""
 
 from __future__ import annotations

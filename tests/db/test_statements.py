@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import taskito.db.mysql
 import taskito.db.postgresql
 import taskito.db.sqlite
 from taskito.db.base import Dialect
@@ -61,7 +62,8 @@ def test_the_sql_check_would_catch_a_statement():
 def _rendered(statement: Statement) -> str:
     where, _ = Dialect("unused").ready_filter(None)
     return statement.sql.format(where=where, index="i", values="(%s)", marks="%s", partial="",
-                                ttl_end="t", table="t", column="c")
+                                ttl_end="t", table="t", column="c", results="WHEN %s THEN %s",
+                                tokens="WHEN %s THEN %s")
 
 
 def _moving() -> list[Statement]:

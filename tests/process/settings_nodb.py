@@ -2,8 +2,8 @@
 
 - TASKITO_NODB_SQLITE=<path>: a SQLite file without taskito's tables (or in a missing
   directory);
-- TASKITO_NODB_PG_NAME=<name>: a PostgreSQL database name on the test server (e.g. one that
-  does not exist).
+- TASKITO_NODB_PG_NAME=<name>: a database name on the test server, PostgreSQL or
+  MariaDB/MySQL (e.g. one that does not exist).
 """
 
 from __future__ import annotations

@@ -9,9 +9,14 @@ import pytest
 
 from tests.process.helpers import Proc, worker_argv
 
-PG_URL = os.environ.get("TASKITO_TEST_DATABASE_URL")
-EMPTY_PG = "taskito_process_empty"
-on_postgresql = pytest.mark.skipif(not PG_URL, reason="needs TASKITO_TEST_DATABASE_URL")
+SERVER_URL = os.environ.get("TASKITO_TEST_DATABASE_URL", "")
+ON_MYSQL = SERVER_URL.startswith(("mysql:", "mariadb:"))
+PG_URL = None if ON_MYSQL else SERVER_URL
+EMPTY_DB = "taskito_process_empty"
+on_postgresql = pytest.mark.skipif(not PG_URL, reason="needs TASKITO_TEST_DATABASE_URL "
+                                                      "(PostgreSQL)")
+on_mysql = pytest.mark.skipif(not ON_MYSQL, reason="needs TASKITO_TEST_DATABASE_URL "
+                                                   "(MariaDB/MySQL)")
 
 pytestmark = [pytest.mark.process, pytest.mark.django_db(transaction=True)]
 
@@ -37,11 +42,24 @@ def empty_pg_database() -> Iterator[str]:
 
     assert PG_URL
     with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {EMPTY_PG}")
-        conn.execute(f"CREATE DATABASE {EMPTY_PG}")
-    yield EMPTY_PG
+        conn.execute(f"DROP DATABASE IF EXISTS {EMPTY_DB}")
+        conn.execute(f"CREATE DATABASE {EMPTY_DB}")
+    yield EMPTY_DB
     with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {EMPTY_PG} WITH (FORCE)")
+        conn.execute(f"DROP DATABASE IF EXISTS {EMPTY_DB} WITH (FORCE)")
+
+
+@pytest.fixture
+def empty_mysql_database() -> Iterator[str]:
+    """A fresh MariaDB/MySQL database without taskito's tables."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS {EMPTY_DB}")
+        cursor.execute(f"CREATE DATABASE {EMPTY_DB}")
+    yield EMPTY_DB
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS {EMPTY_DB}")
 
 
 def test_unmigrated_sqlite_file(spawn, tmp_path):
@@ -69,5 +87,19 @@ def test_missing_postgresql_database(spawn):
 @on_postgresql
 def test_unmigrated_postgresql_database(spawn, empty_pg_database):
     proc = _worker_on(spawn, TASKITO_NODB_PG_NAME=empty_pg_database)
+
+    _assert_one_line_error(proc, "taskito_job")
+
+
+@on_mysql
+def test_missing_mysql_database(spawn):
+    proc = _worker_on(spawn, TASKITO_NODB_PG_NAME="taskito_no_such_db")
+
+    _assert_one_line_error(proc, "taskito_no_such_db")
+
+
+@on_mysql
+def test_unmigrated_mysql_database(spawn, empty_mysql_database):
+    proc = _worker_on(spawn, TASKITO_NODB_PG_NAME=empty_mysql_database)
 
     _assert_one_line_error(proc, "taskito_job")

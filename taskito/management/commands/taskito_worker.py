@@ -9,7 +9,7 @@ from types import FrameType
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import DatabaseError, connections
+from django.db import DatabaseError, NotSupportedError, connections
 
 from taskito.conf import taskito_settings
 from taskito.contrib.tasks_backend.utils import django_task_paths
@@ -58,7 +58,6 @@ class Command(BaseCommand):
             raise CommandError("--drain-timeout must be >= 0")
         if options["reload"] and not reloader.is_reloader_child():
             raise SystemExit(reloader.supervise())  # the worker runs in a child process
-        self._check_database()
         # -v 0/1/2/3 -> WARNING/INFO/DEBUG/DEBUG, unless LOGGING configures taskito's loggers
         apply_verbosity(options["verbosity"])
         worker = Worker(default_queue, queues=queues, concurrency=options["concurrency"],
@@ -88,6 +87,8 @@ class Command(BaseCommand):
         alias = taskito_settings.DATABASE
         try:
             default_queue.dialect.probe_tables()
+        except NotSupportedError as exc:  # e.g. a MariaDB/MySQL server without SKIP LOCKED
+            raise CommandError(f"taskito cannot use database {alias!r}: {exc}") from None
         except DatabaseError as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise CommandError(
@@ -138,6 +139,9 @@ class Command(BaseCommand):
 
     def execute(self, *args: Any, **options: Any) -> Any:
         self.verbosity = options.get("verbosity", 1)
+        # Before Django's system checks: on MariaDB/MySQL they open a connection, and a
+        # database that cannot be reached would end in their traceback, not one line.
+        self._check_database()
         return super().execute(*args, **options)
 
 
