@@ -175,6 +175,16 @@ def unique_by_args(n: int) -> int:
     return n
 
 
+@queue.task(max_retries=0, soft_timeout=7, result_ttl=45, expires=120)
+def dies_with_options() -> None:
+    raise Fatal("dies")
+
+
+@queue.task(unique=True)
+def unique_kwargs(**kwargs: Any) -> dict[str, Any]:
+    return kwargs
+
+
 @queue.task(max_retries=3, retry_delays=[0])
 def logs_extra(message: str, extra: dict[str, Any]) -> None:
     current_job.log(message, level="warning", extra=extra)
