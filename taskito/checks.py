@@ -27,7 +27,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     if not engine.endswith(("sqlite3", "postgresql")):
         return [Error(f"taskito supports SQLite and PostgreSQL; database {alias!r} uses "
                       f"{engine}", id="taskito.E003")]
-    messages: list[Any] = []
+    messages: list[Any] = _check_middleware()
     options: dict[str, Any] = database.get("OPTIONS", {})
     if engine.endswith("sqlite3") and options.get("transaction_mode") != "IMMEDIATE":
         messages.append(Warning(
@@ -37,4 +37,22 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
             hint=f"Set DATABASES[{alias!r}]['OPTIONS']['transaction_mode'] = 'IMMEDIATE' "
                  "(taskito's own writes do not need it).",
             id="taskito.W001"))
+    return messages
+
+
+def _check_middleware() -> list[Any]:
+    """Every TASKITO["MIDDLEWARE"] entry must import and be a TaskMiddleware."""
+    from taskito.middleware import resolve
+
+    messages: list[Any] = []
+    for path in taskito_settings.MIDDLEWARE:
+        if not isinstance(path, str):
+            messages.append(Error(f'TASKITO["MIDDLEWARE"] holds {path!r}; give dotted paths '
+                                  "of taskito.TaskMiddleware subclasses", id="taskito.E004"))
+            continue
+        try:
+            resolve([path], 'TASKITO["MIDDLEWARE"]')
+        except ConfigurationError as exc:
+            messages.append(Error(str(exc), hint="Give the dotted path of a subclass of "
+                                  "taskito.TaskMiddleware.", id="taskito.E004"))
     return messages

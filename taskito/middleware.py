@@ -126,11 +126,21 @@ def resolve(items: Iterable[Any], where: str) -> Chain:
     return tuple(resolved)
 
 
+def per_task(items: Iterable[Any]) -> Chain:
+    """The `middleware=` option of @queue.task, resolved."""
+    found = resolve(items, "task option middleware")
+    if found:
+        _global.per_task = True
+    return found
+
+
 class _Global:
     """TASKITO["MIDDLEWARE"] resolved once per settings generation."""
 
     generation = -1
     chain: Chain = ()
+    #: set once a task declares its own middleware
+    per_task = False
 
 
 _global = _Global()
@@ -143,6 +153,12 @@ def global_chain() -> Chain:
         _global.chain = resolve(paths, 'TASKITO["MIDDLEWARE"]') if paths else ()
         _global.generation = taskito_settings.generation
     return _global.chain
+
+
+def configured() -> bool:
+    """Whether any middleware exists (global, or on any task): the finish path asks once
+    per batch and skips its hooks otherwise."""
+    return _global.per_task or bool(global_chain())
 
 
 def chain(spec: TaskSpec | None) -> Chain:

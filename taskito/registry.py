@@ -112,9 +112,9 @@ def build_spec(func: Callable[..., Any], name: str | None = None, **options: Any
     if queue is not None and (not isinstance(queue, str) or not queue):
         raise ConfigurationError(f"task option queue must be a non-empty string, not {queue!r}")
     if options.get("middleware") is not None:
-        from taskito.middleware import resolve  # middleware reads settings; registry stays pure
+        from taskito.middleware import per_task  # middleware reads settings; registry is pure
 
-        options["middleware"] = resolve(options["middleware"], "task option middleware")
+        options["middleware"] = per_task(options["middleware"])
     else:
         options.pop("middleware", None)
     options["retry_on"] = _exception_tuple("retry_on", options.get("retry_on"))

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from taskito import current_job, queue
+from tests.testapp.middleware import Recorder
 
 
 class Retryable(Exception):
@@ -315,3 +316,11 @@ def progress_steps(release_dir: str, steps: int) -> int:
                 raise TimeoutError(f"step {i} was never released")
             time.sleep(0.01)
     return steps
+
+
+@queue.task(max_retries=1, retry_delays=[0], middleware=[Recorder("task"),
+                                                        "tests.testapp.middleware.Second"])
+def with_middleware(value: Any, fail: bool = False) -> Any:
+    if fail:
+        raise Retryable(f"failing with {value!r}")
+    return value
