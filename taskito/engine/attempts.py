@@ -56,6 +56,16 @@ class AttemptsMixin(EngineBase):
         jobs.sort(key=lambda j: (-j.priority, j.scheduled_at, j.id))
         return jobs
 
+    def claim_one(self, job_id: uuid.UUID, *, worker_id: str,
+                  now: datetime | None = None) -> ClaimedJob | None:
+        """Claim one pending job by id whatever its due time (once its dependencies are
+        complete): how test mode and `taskito.testing.run_jobs` run a job in their thread.
+        None when it is not pending (or still waits for a dependency)."""
+        d = self.dialect
+        token = uuid.uuid4().hex
+        row = d.claim_job(job_id, now=now or timezone.now(), worker_id=worker_id, token=token)
+        return None if row is None else ClaimedJob.from_row(row, token, d.to_uuid)
+
     def finish(self, outcomes: Sequence[Outcome], now: datetime | None = None) -> int:
         """Write a batch of outcomes in one transaction; returns how many were applied.
         Signals go out after the commit, each receiver behind a guard."""

@@ -324,3 +324,9 @@ def with_middleware(value: Any, fail: bool = False) -> Any:
     if fail:
         raise Retryable(f"failing with {value!r}")
     return value
+
+
+@queue.task()
+def enqueues_add(a: int, b: int) -> int:
+    """Enqueues add(a, b) and returns its result (in test mode it has run already)."""
+    return add.delay(a, b).result(timeout=5)
