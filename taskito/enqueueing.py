@@ -315,9 +315,12 @@ class _Batch:
         self.queue = queue
         self.task_name = task_name
         self.spec = spec
-        self.options = options
         self.hooks = middleware.chain(spec)
         self.plans: dict[str, Plan] = {}
+        self.options = options = dict(options)
+        #: without middleware every row shares one plan and one explicit key
+        self.key: str | None = options.pop("unique_key", None)
+        self.plan: Plan | None = None if self.hooks else queue.plan(task_name, spec, **options)
         self.rows: list[tuple[Plan, uuid.UUID, str, str, str | None]] = []
         #: job id per call, in call order (a folded duplicate repeats its first call's id)
         self.ids: list[uuid.UUID] = []
@@ -332,12 +335,11 @@ class _Batch:
         return plan
 
     def add(self, args: Any, kwargs: Any) -> None:
-        options = dict(self.options)
-        key = options.pop("unique_key", None)
-        if self.hooks:
+        plan, key = self.plan, self.key
+        if plan is None:  # middleware may change each row's options
             options, key = middleware.on_enqueue(self.hooks, self.task_name, args, kwargs,
-                                                 options, key)
-        plan = self._plan(options)
+                                                 self.options, key)
+            plan = self._plan(options)
         try:
             args_json = _dumps(list(args)) if args else EMPTY_ARGS
             kwargs_json = _dumps(kwargs) if kwargs else EMPTY_KWARGS
