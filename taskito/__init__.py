@@ -16,6 +16,7 @@ from taskito.exceptions import (
     TaskNotRegistered,
     TaskTimeoutError,
 )
+from taskito.middleware import TaskContext, TaskMiddleware
 from taskito.queue import Queue, queue
 from taskito.result import JobResult
 from taskito.states import JobStatus
@@ -37,7 +38,9 @@ __all__ = [
     "SoftTimeoutError",
     "Task",
     "TaskCancelledError",
+    "TaskContext",
     "TaskFailedError",
+    "TaskMiddleware",
     "TaskNotRegistered",
     "TaskTimeoutError",
     "TaskitoError",

@@ -31,6 +31,8 @@ class QueueBase:
         self._default_timeout = default_timeout
         self._result_ttl = result_ttl
         self._poll_interval = poll_interval
+        #: the active `test_mode()` (taskito.testing.TestMode), or None
+        self.test_mode_state: Any = None
 
     def __repr__(self) -> str:
         return f"<Queue using={self._using or 'settings'}>"

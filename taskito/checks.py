@@ -27,7 +27,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     if not engine.endswith(("sqlite3", "postgresql", "mysql")):
         return [Error(f"taskito supports SQLite, PostgreSQL and MariaDB/MySQL; database "
                       f"{alias!r} uses {engine}", id="taskito.E003")]
-    messages: list[Any] = []
+    messages: list[Any] = _check_middleware()
     options: dict[str, Any] = database.get("OPTIONS", {})
     if engine.endswith("sqlite3") and options.get("transaction_mode") != "IMMEDIATE":
         messages.append(Warning(
@@ -47,4 +47,22 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
                  "opens MySQL connections in 'read committed'), or give taskito a database "
                  "alias of its own with TASKITO['DATABASE'].",
             id="taskito.W002"))
+    return messages
+
+
+def _check_middleware() -> list[Any]:
+    """Every TASKITO["MIDDLEWARE"] entry must import and be a TaskMiddleware."""
+    from taskito.middleware import resolve
+
+    messages: list[Any] = []
+    for path in taskito_settings.MIDDLEWARE:
+        if not isinstance(path, str):
+            messages.append(Error(f'TASKITO["MIDDLEWARE"] holds {path!r}; give dotted paths '
+                                  "of taskito.TaskMiddleware subclasses", id="taskito.E004"))
+            continue
+        try:
+            resolve([path], 'TASKITO["MIDDLEWARE"]')
+        except ConfigurationError as exc:
+            messages.append(Error(str(exc), hint="Give the dotted path of a subclass of "
+                                  "taskito.TaskMiddleware.", id="taskito.E004"))
     return messages

@@ -22,6 +22,7 @@ DEFAULTS: dict[str, Any] = {
     "DEFAULT_RETRY_BACKOFF": 1.0,
     "DEFAULT_MAX_RETRY_DELAY": 3600.0,
     "AUTODISCOVER_MODULE": "tasks",
+    "MIDDLEWARE": [],  # dotted paths of taskito.TaskMiddleware subclasses, run for every task
     # worker
     "CONCURRENCY": min(8, (os.cpu_count() or 1) * 2),
     "POLL_INTERVAL": 0.0005,  # seconds between cheap "did anything change?" checks
@@ -53,6 +54,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "DEFAULT_RETRY_BACKOFF": (int, float),
     "DEFAULT_MAX_RETRY_DELAY": (int, float),
     "AUTODISCOVER_MODULE": (str, type(None)),
+    "MIDDLEWARE": (list, tuple),
     "CONCURRENCY": (int,),
     "POLL_INTERVAL": (int, float),
     "IDLE_RECHECK": (int, float),

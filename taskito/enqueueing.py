@@ -12,20 +12,22 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from taskito import signals
+from taskito import middleware, signals
 from taskito.base import QueueBase
 from taskito.conf import taskito_settings
 from taskito.exceptions import DependencyError
 from taskito.ids import new_id
 from taskito.registry import TaskSpec, registry
 from taskito.result import JobResult
-from taskito.serialization import _dumps, dump_call, dumps
+from taskito.serialization import _dumps, dump_call, dumps, unique_key_for
 from taskito.states import JobStatus
 from taskito.task import Task
 
 EMPTY_ARGS = "[]"
 EMPTY_KWARGS = "{}"
 _NEVER = (JobStatus.DEAD, JobStatus.CANCELLED, JobStatus.FAILED)
+#: attempts at a unique insert whose key holder finishes between the insert and the look-up
+_HAND_OVER_TRIES = 20
 
 
 @dataclass(slots=True)
@@ -165,38 +167,46 @@ class EnqueueMixin(QueueBase):
         if isinstance(task_name, Task):
             task_name = task_name.name
         spec = registry.find(task_name) if isinstance(task_name, str) else None
+        hooks = middleware.chain(spec)
+        if hooks:
+            options, unique_key = middleware.on_enqueue(hooks, task_name, args, kwargs,
+                                                        options, unique_key)
         fast = not options and (spec is None or spec.expires is None)
         plan = self.default_plan(task_name, spec) if fast else self.plan(task_name, spec,
                                                                          **options)
-        if spec is not None and spec.unique and unique_key is None:
-            unique_key = f"{task_name}:{dumps([args or [], kwargs or {}], 'arguments')}"
-        if unique_key is not None and (not isinstance(unique_key, str) or not unique_key
-                                       or len(unique_key) > 255):
-            raise ValueError("unique_key must be a non-empty string of at most 255 characters")
         if args or kwargs:
             args_json, kwargs_json = dump_call(task_name, args, kwargs)
         else:
             args_json, kwargs_json = EMPTY_ARGS, EMPTY_KWARGS
+        if spec is not None and spec.unique and unique_key is None:
+            unique_key = unique_key_for(task_name, args, kwargs)
+        _check_key(unique_key)
         if unique_key is None and not plan.dependencies:
             job_id = new_id()
             self.dialect.insert_jobs([self.row(plan, job_id, args_json, kwargs_json)])
             if signals.job_enqueued.has_listeners():
                 self._after_enqueue(plan, [job_id])
-            return self.handle(job_id)
+            return self._enqueued([job_id])[0] if self.test_mode_state else self.handle(job_id)
         # Write first, then read: on SQLite a deferred transaction that reads first cannot wait
         # for the write lock. A bad dependency raises here and rolls the insert back.
         with transaction.atomic(using=self.using):
-            if unique_key is None:
-                job_id = new_id()
-                self.dialect.insert_jobs([self.row(plan, job_id, args_json, kwargs_json)])
-            else:
-                job_id, created = self._insert_unique(plan, args_json, kwargs_json, unique_key)
-                if not created:
-                    return self.handle(job_id, created=False)
+            job_id, created = self.write_job(plan, args_json, kwargs_json, unique_key)
+            if not created:
+                return self.handle(job_id, created=False)
             self._check_dependencies(plan.dependencies)
             self._insert_dependencies(job_id, plan.dependencies)
             self._after_enqueue(plan, [job_id])
-        return self.handle(job_id)
+        return self._enqueued([job_id])[0]
+
+    def write_job(self, plan: Plan, args_json: str, kwargs_json: str,
+                  unique_key: str | None) -> tuple[uuid.UUID, bool]:
+        """Insert one job: (its id, True); or, when an active job holds `unique_key`, that
+        job's (id, False)."""
+        if unique_key is None:
+            job_id = new_id()
+            self.dialect.insert_jobs([self.row(plan, job_id, args_json, kwargs_json)])
+            return job_id, True
+        return self._insert_unique(plan, args_json, kwargs_json, unique_key)
 
     def _insert_unique(self, plan: Plan, args_json: str, kwargs_json: str,
                        key: str) -> tuple[uuid.UUID, bool]:
@@ -204,7 +214,7 @@ class EnqueueMixin(QueueBase):
 
         ON CONFLICT DO NOTHING never raises, so a caller's own transaction stays usable on
         PostgreSQL; if the holder finishes between our insert and our look-up, try again."""
-        for _ in range(20):
+        for _ in range(_HAND_OVER_TRIES):
             job_id = new_id()
             if self.dialect.insert_unique_job(self.row(plan, job_id, args_json, kwargs_json,
                                                        key)):
@@ -237,7 +247,8 @@ class EnqueueMixin(QueueBase):
                      kwargs_list: Iterable[Mapping[str, Any] | None] | None = None,
                      **options: Any) -> list[JobResult]:
         """Enqueue many jobs of one task (by name or Task) in one transaction (one multi-row
-        insert)."""
+        insert). Unique keys (`unique=True` or `unique_key=`) hold within the batch and
+        against active jobs: a call whose key is taken gets the holder's handle."""
         if isinstance(task_name, Task):
             task_name = task_name.name
         args_seq = list(args_list)
@@ -249,27 +260,32 @@ class EnqueueMixin(QueueBase):
         if not args_seq:
             return []
         spec = registry.find(task_name) if isinstance(task_name, str) else None
-        plan = self.plan(task_name, spec, **options)
-        rows: list[tuple[Any, ...]] = []
-        ids: list[uuid.UUID] = []
+        batch = _Batch(self, task_name, spec, options)
         for args, kwargs in zip(args_seq, kwargs_seq, strict=True):
-            try:
-                args_json = _dumps(list(args)) if args else EMPTY_ARGS
-                kwargs_json = _dumps(kwargs) if kwargs else EMPTY_KWARGS
-                if not isinstance(kwargs or {}, Mapping):
-                    raise TypeError("kwargs must be a mapping")
-            except (TypeError, ValueError):
-                args_json, kwargs_json = dump_call(task_name, args, kwargs)
-            job_id = new_id()
-            ids.append(job_id)
-            rows.append(self.row(plan, job_id, args_json, kwargs_json))
+            batch.add(args, kwargs)
         with transaction.atomic(using=self.using):  # write first (see enqueue)
-            self.dialect.insert_jobs(rows)
-            self._check_dependencies(plan.dependencies)
-            for job_id in ids if plan.dependencies else ():
-                self._insert_dependencies(job_id, plan.dependencies)
-            self._after_enqueue(plan, ids)
-        return [self.handle(job_id) for job_id in ids]
+            ids = batch.write()
+            for plan, new in batch.created_by_plan():
+                self._check_dependencies(plan.dependencies)
+                for job_id in new if plan.dependencies else ():
+                    self._insert_dependencies(job_id, plan.dependencies)
+                self._after_enqueue(plan, new)
+        created = batch.created
+        if self.test_mode_state and created:
+            self._enqueued([i for i in dict.fromkeys(ids) if i in created])
+        handles: list[JobResult] = []
+        seen: set[uuid.UUID] = set()
+        for job_id in ids:  # a folded duplicate, or a key held by an active job: not created
+            handles.append(self.handle(job_id, created=job_id in created and job_id not in seen))
+            seen.add(job_id)
+        return handles
+
+    def _enqueued(self, ids: list[uuid.UUID]) -> list[JobResult]:
+        """Handles of new jobs; under `test_mode()` each runs here first."""
+        state = self.test_mode_state
+        if state is None:
+            return [self.handle(job_id) for job_id in ids]
+        return state.run(ids)
 
     def _after_enqueue(self, plan: Plan, ids: list[uuid.UUID]) -> None:
         """Wake workers and send `job_enqueued` once the enclosing transaction commits."""
@@ -282,6 +298,102 @@ class EnqueueMixin(QueueBase):
                                      job_id=job_id, task_name=plan.task_name, queue=plan.queue)
 
         transaction.on_commit(send, using=self.using)
+
+
+def _check_key(key: Any) -> None:
+    if key is not None and (not isinstance(key, str) or not key or len(key) > 255):
+        raise ValueError(f"unique_key must be a non-empty string of at most 255 characters, "
+                         f"not {key!r:.80}")
+
+
+class _Batch:
+    """The rows of one enqueue_many call, grouped by plan (one unless middleware changed a
+    row's options), with unique keys folded within the batch."""
+
+    def __init__(self, queue: EnqueueMixin, task_name: str, spec: TaskSpec | None,
+                 options: dict[str, Any]) -> None:
+        self.queue = queue
+        self.task_name = task_name
+        self.spec = spec
+        self.hooks = middleware.chain(spec)
+        self.plans: dict[str, Plan] = {}
+        self.options = options = dict(options)
+        #: without middleware every row shares one plan and one explicit key
+        self.key: str | None = options.pop("unique_key", None)
+        self.plan: Plan | None = None if self.hooks else queue.plan(task_name, spec, **options)
+        self.rows: list[tuple[Plan, uuid.UUID, str, str, str | None]] = []
+        #: job id per call, in call order (a folded duplicate repeats its first call's id)
+        self.ids: list[uuid.UUID] = []
+        self.created: set[uuid.UUID] = set()
+        self._by_key: dict[str, uuid.UUID] = {}
+
+    def _plan(self, options: dict[str, Any]) -> Plan:
+        marker = repr(sorted(options.items(), key=lambda item: item[0]))
+        plan = self.plans.get(marker)
+        if plan is None:
+            plan = self.plans[marker] = self.queue.plan(self.task_name, self.spec, **options)
+        return plan
+
+    def add(self, args: Any, kwargs: Any) -> None:
+        plan, key = self.plan, self.key
+        if plan is None:  # middleware may change each row's options
+            options, key = middleware.on_enqueue(self.hooks, self.task_name, args, kwargs,
+                                                 self.options, key)
+            plan = self._plan(options)
+        try:
+            args_json = _dumps(list(args)) if args else EMPTY_ARGS
+            kwargs_json = _dumps(kwargs) if kwargs else EMPTY_KWARGS
+            if not isinstance(kwargs or {}, Mapping):
+                raise TypeError("kwargs must be a mapping")
+        except (TypeError, ValueError):
+            args_json, kwargs_json = dump_call(self.task_name, args, kwargs)
+        if key is None and self.spec is not None and self.spec.unique:
+            key = unique_key_for(self.task_name, args, kwargs)
+        _check_key(key)
+        if key is not None and key in self._by_key:
+            self.ids.append(self._by_key[key])
+            return
+        job_id = new_id()
+        if key is not None:
+            self._by_key[key] = job_id
+        self.ids.append(job_id)
+        self.rows.append((plan, job_id, args_json, kwargs_json, key))
+
+    def write(self) -> list[uuid.UUID]:
+        """Insert every row: the plain ones in one statement, the unique ones one statement
+        per batch, then one look-up of the holders of the keys that were taken. Returns the
+        job id of each call."""
+        q = self.queue
+        plain = [q.row(p, i, a, k) for p, i, a, k, key in self.rows if key is None]
+        if plain:
+            q.dialect.insert_jobs(plain)
+            self.created.update(i for _, i, _, _, key in self.rows if key is None)
+        pending = [r for r in self.rows if r[4] is not None]
+        held: dict[uuid.UUID, uuid.UUID] = {}
+        for _ in range(_HAND_OVER_TRIES):
+            if not pending:
+                break
+            written = q.dialect.insert_unique_jobs([q.row(p, i, a, k, key)
+                                                    for p, i, a, k, key in pending])
+            self.created.update(written)
+            taken = [r for r in pending if r[1] not in written]
+            holders = q.dialect.active_unique_many([str(r[4]) for r in taken]) if taken else {}
+            for r in taken:
+                if r[4] in holders:
+                    held[r[1]] = holders[str(r[4])]
+            # a holder that finished between the insert and the look-up: insert again
+            pending = [r for r in taken if r[4] not in holders]
+        if pending:
+            raise RuntimeError(f"could not enqueue unique_key {pending[0][4]!r}: it keeps "
+                               "changing hands")
+        return [held.get(i, i) for i in self.ids]
+
+    def created_by_plan(self) -> list[tuple[Plan, list[uuid.UUID]]]:
+        groups: dict[int, tuple[Plan, list[uuid.UUID]]] = {}
+        for plan, job_id, *_ in self.rows:
+            if job_id in self.created:
+                groups.setdefault(id(plan), (plan, []))[1].append(job_id)
+        return list(groups.values())
 
 
 class _Picker:

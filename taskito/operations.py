@@ -2,27 +2,77 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Iterable
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.db import transaction
 from django.utils import timezone
 
 from taskito.base import QueueBase
+from taskito.enqueueing import EnqueueMixin, Plan
 from taskito.exceptions import JobNotFound
-from taskito.ids import as_uuid, new_id
+from taskito.ids import as_uuid
+from taskito.registry import TaskSpec, registry
 from taskito.result import JobResult
+from taskito.serialization import loads, unique_key_for
 from taskito.states import JobStatus
 
 PURGE_BATCH = 1000
+#: what a dead letter and a job both keep of a call
+_CALL_FIELDS = ("queue", "task_name", "args", "kwargs", "priority", "max_retries", "timeout_ms",
+                "metadata")
+#: options only the job row keeps
+_JOB_ONLY_FIELDS = ("soft_timeout_ms", "result_ttl", "expires_at", "created_at", "unique_key")
 
 
 def _seconds(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
         raise ValueError(f"{name} must be a number of seconds >= 0, not {value!r}")
     return float(value)
+
+
+class _Copy:
+    """A fresh pending job with the task, arguments and every option of an earlier one."""
+
+    def __init__(self, call: dict[str, Any], kept: dict[str, Any] | None,
+                 spec: TaskSpec | None) -> None:
+        self.call = call
+        now = timezone.now()
+        if kept is not None:
+            soft_ms, ttl, key = kept["soft_timeout_ms"], kept["result_ttl"], kept["unique_key"]
+            # the same expiry span, counted from the copy's creation
+            expires = (None if kept["expires_at"] is None
+                       else now + (kept["expires_at"] - kept["created_at"]))
+        else:  # the job row was purged (its own result_ttl): the task's defaults
+            soft_ms = _ms(spec.soft_timeout) if spec is not None else None
+            ttl = round(spec.result_ttl) if spec and spec.result_ttl is not None else None
+            expires = (now + timedelta(seconds=spec.expires)
+                       if spec is not None and spec.expires is not None else None)
+            key = (unique_key_for(call["task_name"], loads(call["args"]), loads(call["kwargs"]))
+                   if spec is not None and spec.unique else None)
+        self.soft_timeout_ms, self.result_ttl, self.expires_at = soft_ms, ttl, expires
+        self.unique_key: str | None = key
+        self.now = now
+
+    def write(self, queue: QueueBase) -> tuple[uuid.UUID, bool]:
+        """Insert the copy: (its id, True), or (the active holder of its key, False)."""
+        c, d = self.call, queue.dialect
+        at = d.dt(self.now)
+        plan = Plan(task_name=c["task_name"], queue=c["queue"], priority=c["priority"],
+                    max_retries=c["max_retries"], timeout_ms=c["timeout_ms"],
+                    soft_timeout_ms=self.soft_timeout_ms, created_at=at, scheduled_at=at,
+                    expires_at=d.dt(self.expires_at), result_ttl=self.result_ttl,
+                    metadata=c["metadata"], dependencies=[])
+        writer = cast(EnqueueMixin, queue)  # Queue has both parts
+        job_id, created = writer.write_job(plan, c["args"], c["kwargs"], self.unique_key)
+        return job_id, created
+
+
+def _ms(seconds: float | None) -> int | None:
+    return None if seconds is None else math.ceil(seconds * 1000)
 
 
 class OperationsMixin(QueueBase):
@@ -50,19 +100,32 @@ class OperationsMixin(QueueBase):
                     .filter(id=jid, status=JobStatus.RUNNING).update(cancel_requested=True))
 
     def retry_dead(self, dead_id: Any) -> uuid.UUID:
-        """Enqueue a dead letter again as a new job and remove it from the dead letters."""
+        """Enqueue a dead letter again as a new job with every option the job had, and
+        remove the dead letter. If an active job holds the job's unique key, that job's id
+        comes back instead (as an enqueue with that key would)."""
         did = as_uuid(dead_id)
-        if did is None:
+        letter = None if did is None else (
+            self.dead_letter_model.objects.using(self.using).filter(id=did)
+            .values(*_CALL_FIELDS, "original_job_id").first())
+        if did is None or letter is None:
             raise JobNotFound(f"dead letter {dead_id} does not exist")
-        new = new_id()
+        copy = self._copy_of(letter, letter["original_job_id"])
         d = self.dialect
-        # Copy, then delete: both statements write, so the transaction holds the write lock
-        # from its first statement (a deferred SQLite transaction that read first could not).
+        # Read above, write here: deleting the dead letter first takes the write lock (a
+        # deferred SQLite transaction that read first could not) and lets one retry win.
         with transaction.atomic(using=self.using), d.cursor() as cursor:
-            copied = d.copy_job(cursor, new=new, source=did, at=timezone.now(), from_dead=True)
-            if not d.delete_dead_letter(cursor, did) or not copied:  # unknown, or just retried
+            if not d.delete_dead_letter(cursor, did):  # just retried by someone else
                 raise JobNotFound(f"dead letter {dead_id} does not exist")
-        return new
+            job_id, _ = copy.write(self)
+        return job_id
+
+    def _copy_of(self, call: dict[str, Any], source_id: uuid.UUID) -> _Copy:
+        """What a copy of a job needs: the call and options of `call` (a dead letter or a
+        job), plus what only the job row keeps (soft timeout, result TTL, expiry, unique
+        key), read from job `source_id`; the task's defaults if that row was purged."""
+        kept = (self.job_model.objects.using(self.using).filter(id=source_id)
+                .values(*_JOB_ONLY_FIELDS).first())
+        return _Copy(call, kept, registry.find(call["task_name"]))
 
     def delete_dead(self, dead_id: Any) -> bool:
         did = as_uuid(dead_id)
@@ -72,15 +135,20 @@ class OperationsMixin(QueueBase):
         return bool(deleted)
 
     def replay(self, job_id: Any) -> JobResult:
-        """Run a job again as a new job with the same task, arguments and options."""
+        """Run a job again as a new job with the same task, arguments and options (a
+        ReplayHistory row links them). If an active job holds its unique key, that job's
+        handle comes back (`created` False) and no history is written."""
         jid = as_uuid(job_id)
-        if jid is None:
+        source = None if jid is None else (
+            self.job_model.objects.using(self.using).filter(id=jid).values(*_CALL_FIELDS)
+            .first())
+        if jid is None or source is None:
             raise JobNotFound(f"job {job_id} does not exist")
-        new = new_id()
-        d = self.dialect
-        with transaction.atomic(using=self.using), d.cursor() as cursor:
-            if not d.copy_job(cursor, new=new, source=jid, at=timezone.now()):
-                raise JobNotFound(f"job {job_id} does not exist")
+        copy = self._copy_of(source, jid)
+        with transaction.atomic(using=self.using):
+            new, created = copy.write(self)
+            if not created:
+                return self.handle(new, created=False)
             self.replay_model.objects.using(self.using).create(
                 original_job_id=jid, replay_job_id=new, replayed_at=timezone.now())
         return self.handle(new)

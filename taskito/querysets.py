@@ -26,6 +26,20 @@ class JobQuerySet(_Base):
     def ready(self, now: datetime) -> JobQuerySet:
         return self.filter(status=JobStatus.PENDING, scheduled_at__lte=now)
 
+    def runnable(self, now: datetime) -> JobQuerySet:
+        """What a worker would claim at `now`, in claim order: ready, not expired, in a queue
+        that is not paused, every dependency complete."""
+        from taskito.models import JobDependency, QueueState
+
+        waiting = JobDependency.objects.filter(job_id=models.OuterRef("pk")).exclude(
+            depends_on__status=JobStatus.COMPLETE)
+        paused = QueueState.objects.filter(paused=True).values("name")
+        return (self.ready(now)
+                .filter(models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now))
+                .exclude(queue__in=paused)
+                .filter(models.Q(has_dependencies=False) | ~models.Exists(waiting))
+                .order_by("-priority", "scheduled_at", "id"))
+
     def running(self) -> JobQuerySet:
         return self.filter(status=JobStatus.RUNNING)
 

@@ -4,7 +4,7 @@ one QueueBase. What workers do to rows lives in `taskito.engine`."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from taskito.cron import validate_cron
 from taskito.enqueueing import EnqueueMixin
@@ -14,6 +14,9 @@ from taskito.registry import PeriodicSpec, build_spec, registry
 from taskito.serialization import dumps
 from taskito.task import Task
 from taskito.twins import async_twin
+
+if TYPE_CHECKING:
+    from taskito.testing import TestMode
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -64,6 +67,17 @@ class Queue(EnqueueMixin, InspectionMixin, OperationsMixin):
             return task
 
         return decorate
+
+    # -- tests ------------------------------------------------------------------------------
+    def test_mode(self, propagate_errors: bool = False) -> TestMode:
+        """`with queue.test_mode() as ran:` every job enqueued through this queue (delay,
+        apply_async, map, enqueue, enqueue_many; from any thread) runs at once in the
+        enqueueing thread, retries included, and `ran` collects their JobResults. The jobs
+        are real rows. With `propagate_errors`, a job that ends dead raises its exception
+        from the enqueue call."""
+        from taskito.testing import TestMode
+
+        return TestMode(self, propagate_errors=propagate_errors)
 
     # -- async twins, generated in one place -------------------------------------------------
     astats = async_twin(InspectionMixin.stats)

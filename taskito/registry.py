@@ -47,6 +47,8 @@ class TaskSpec:
     dont_retry_on: tuple[type[BaseException], ...] = ()
     unique: bool = False
     result_ttl: float | None = None
+    #: per-task middleware (taskito.TaskMiddleware instances), run after the global ones
+    middleware: tuple[Any, ...] = ()
     is_async: bool = field(default=False)
 
     def should_retry(self, exc: BaseException) -> bool:
@@ -109,6 +111,12 @@ def build_spec(func: Callable[..., Any], name: str | None = None, **options: Any
     queue = options.get("queue")
     if queue is not None and (not isinstance(queue, str) or not queue):
         raise ConfigurationError(f"task option queue must be a non-empty string, not {queue!r}")
+    if options.get("middleware") is not None:
+        from taskito.middleware import per_task  # middleware reads settings; registry is pure
+
+        options["middleware"] = per_task(options["middleware"])
+    else:
+        options.pop("middleware", None)
     options["retry_on"] = _exception_tuple("retry_on", options.get("retry_on"))
     options["dont_retry_on"] = _exception_tuple("dont_retry_on", options.get("dont_retry_on"))
     task_name = name or f"{func.__module__}.{func.__qualname__}"

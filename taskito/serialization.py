@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -43,6 +44,20 @@ def dump_call(task_name: str, args: Iterable[Any] | None, kwargs: Mapping[str, A
             raise SerializationError(f"keyword {key!r} of {task_name} is not a string")
         _check(value, f"keyword argument {key!r} of {task_name}")
     raise SerializationError(f"arguments of {task_name} are not JSON-serializable")
+
+
+_canonical = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False,
+                              sort_keys=True).encode
+
+
+def unique_key_for(task_name: str, args: Iterable[Any] | None,
+                   kwargs: Mapping[str, Any] | None) -> str:
+    """The key of `unique=True`: a SHA-256 hex digest (64 characters, whatever the size of the
+    arguments) of the task name and the canonical JSON of the call (keys sorted, compact).
+    Call after `dump_call`, which names an argument that is not JSON."""
+    call = [task_name, list(args) if args is not None else [],
+            dict(kwargs) if kwargs is not None else {}]
+    return hashlib.sha256(_canonical(call).encode()).hexdigest()
 
 
 def _check(value: Any, what: str) -> None:

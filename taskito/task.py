@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from taskito.registry import TaskSpec
 from taskito.result import JobResult
+from taskito.twins import async_twin
 
 if TYPE_CHECKING:
     from taskito.queue import Queue
@@ -48,3 +49,9 @@ class Task[**P, R]:
     def map(self, args_list: Iterable[Iterable[Any]], **options: Any) -> list[JobResult]:
         """Enqueue one job per argument tuple, all in one transaction."""
         return self.queue.enqueue_many(self.name, args_list, **options)
+
+    # -- async twins: safe on an event loop (ASGI views, FastAPI); the write runs in Django's
+    # sync thread, so inside a request it joins that request's connection and transaction.
+    adelay = async_twin(delay)
+    aapply_async = async_twin(apply_async)
+    amap = async_twin(map)

@@ -122,22 +122,42 @@ class Dialect:
             hit = cursor.fetchone()
         return None if hit is None else self.to_uuid(hit[0])
 
+    #: rows per statement of a batch insert (SQLite allows 32,766 parameters, 21 per row)
+    batch_rows = 500
+
+    def insert_unique_jobs(self, rows: Sequence[Sequence[Any]]) -> set[uuid.UUID]:
+        """Insert rows that carry a unique_key, one statement per `batch_rows`; a row whose key
+        an active job holds is skipped. Returns the ids written. Keys must differ within
+        `rows` (the caller folds duplicates)."""
+        written: set[uuid.UUID] = set()
+        with self.cursor() as cursor:
+            for start in range(0, len(rows), self.batch_rows):
+                chunk = rows[start:start + self.batch_rows]
+                cursor.execute(*self._unique_batch(chunk))
+                written.update(self.to_uuid(r[0]) for r in cursor.fetchall())
+        return written
+
+    def _unique_batch(self, rows: Sequence[Sequence[Any]]) -> tuple[str, list[Any]]:
+        group = "(" + ", ".join(["%s"] * len(INSERT_COLUMNS)) + ")"
+        return (q.INSERT_UNIQUE_JOBS.format(values=", ".join([group] * len(rows))),
+                [value for row in rows for value in row])
+
+    def active_unique_many(self, keys: Sequence[str]) -> dict[str, uuid.UUID]:
+        """The pending or running job holding each of `keys` (keys nobody holds are absent);
+        one statement per `batch_rows` keys."""
+        found: dict[str, uuid.UUID] = {}
+        with self.cursor() as cursor:
+            for start in range(0, len(keys), self.batch_rows):
+                chunk = list(keys[start:start + self.batch_rows])
+                cursor.execute(q.ACTIVE_UNIQUE_MANY.format(marks=", ".join(["%s"] * len(chunk))),
+                               chunk)
+                found.update((key, self.to_uuid(job_id)) for key, job_id in cursor.fetchall())
+        return found
+
     def insert_dependencies(self, job_id: uuid.UUID, ids: Sequence[uuid.UUID]) -> None:
         with self.cursor() as cursor:
             cursor.executemany(q.INSERT_DEPENDENCY,
                                [(self.uid(job_id), self.uid(dep)) for dep in ids])
-
-    def copy_job(self, cursor: Any, *, new: uuid.UUID, source: uuid.UUID, at: datetime,
-                 from_dead: bool = False) -> bool:
-        """A fresh pending copy of a job (replay) or of a dead letter (retry); True if the
-        source existed."""
-        now = self.dt(at)
-        cursor.execute(q.COPY_FROM_DEAD if from_dead else q.COPY_FROM_JOB,
-                       [self.uid(new), now, now, False, False, self.uid(source)])
-        copied = cursor.rowcount == 1
-        if copied:
-            self.notify_new_jobs(cursor)
-        return bool(copied)
 
     def delete_dead_letter(self, cursor: Any, dead_id: uuid.UUID) -> bool:
         cursor.execute(q.DELETE_DEAD_LETTER, [self.uid(dead_id)])
@@ -300,6 +320,16 @@ class Dialect:
             where.append(f"j.queue IN ({', '.join(['%s'] * len(queues))})")
             params.extend(queues)
         return " AND ".join(where), params
+
+    def claim_job(self, job_id: uuid.UUID, *, now: datetime, worker_id: str,
+                  token: str) -> Sequence[Any] | None:
+        """Mark one pending job running whatever its due time (its dependencies complete);
+        its CLAIM_COLUMNS row, or None when it is not pending or still waits."""
+        with self.cursor() as cursor:
+            cursor.execute(q.CLAIM_JOB, [self.dt(now), worker_id, token, False,
+                                         self.uid(job_id), False])
+            row: Sequence[Any] | None = cursor.fetchone()
+        return row
 
     def claim(self, *, queues: Sequence[str] | None, limit: int, now: datetime,
               worker_id: str, token: str) -> list[Sequence[Any]]:

@@ -86,6 +86,22 @@ _TAKE = _my("claim_take", (
     f"UPDATE {JOB} SET status = {q.RUNNING}, started_at = %s, worker_id = %s, "
     f"claim_token = %s, attempts = attempts + 1, cancel_requested = %s "
     f"WHERE id IN ({{marks}}) AND status = {q.PENDING}"), (JobStatus.PENDING, JobStatus.RUNNING))
+# A batch of unique jobs: a duplicate (a key an active job holds) updates nothing and inserts
+# nothing; the ids that were written are read back (no RETURNING here).
+_INSERT_UNIQUE_BATCH = _my("insert_unique_jobs", (
+    f"INSERT INTO {JOB} ({', '.join(INSERT_COLUMNS)}) VALUES {{values}} "
+    f"ON DUPLICATE KEY UPDATE id = id"))
+_WRITTEN = _my("written_ids", f"SELECT id FROM {JOB} WHERE id IN ({{marks}})")
+# the holders of keys, compared exactly (the binary generated column of migration 0004)
+_ACTIVE_UNIQUE_MANY = _my("active_unique_many", (
+    f"SELECT active_unique_key, id FROM {JOB} WHERE active_unique_key IN ({{marks}})"))
+# One job by id, whatever its due time, once its dependencies are complete (test mode and
+# taskito.testing.run_jobs): lock and read, then the claim's update.
+_PICK_ONE = _my("claim_job_pick", (
+    f"SELECT {', '.join(f'j.{c}' for c in CLAIM_COLUMNS)} FROM {JOB} j WHERE j.id = %s "
+    f"AND j.status = {q.PENDING} AND (j.has_dependencies = %s OR NOT EXISTS (SELECT 1 "
+    f"FROM {q.DEPENDENCY} d JOIN {JOB} p ON p.id = d.depends_on_id WHERE d.job_id = j.id "
+    f"AND p.status <> {q.COMPLETE})) FOR UPDATE"))
 # Finishing a batch: one statement, each row's result and token picked by id.
 _COMPLETE_BATCH = _my("complete_jobs", (
     f"UPDATE {JOB} SET status = {q.COMPLETE}, result = CASE id {{results}} END, "
@@ -266,6 +282,30 @@ class MySQLDialect(Dialect):
             raise
         return True
 
+    def insert_unique_jobs(self, rows: Sequence[Sequence[Any]]) -> set[uuid.UUID]:
+        written: set[uuid.UUID] = set()
+        group = "(" + ", ".join(["%s"] * len(INSERT_COLUMNS)) + ")"
+        with self.cursor() as cursor:
+            for start in range(0, len(rows), self.batch_rows):
+                chunk = rows[start:start + self.batch_rows]
+                cursor.execute(_INSERT_UNIQUE_BATCH.format(values=", ".join([group] * len(chunk))),
+                               [value for row in chunk for value in row])
+                ids = [row[0] for row in chunk]
+                cursor.execute(_WRITTEN.format(marks=", ".join(["%s"] * len(ids))), ids)
+                written.update(self.to_uuid(r[0]) for r in cursor.fetchall())
+        return written
+
+    def active_unique_many(self, keys: Sequence[str]) -> dict[str, uuid.UUID]:
+        # as active_unique: under REPEATABLE READ only a locking read sees the latest commit
+        sql = _ACTIVE_UNIQUE_MANY + ("" if self._read_committed() else " LOCK IN SHARE MODE")
+        found: dict[str, uuid.UUID] = {}
+        with self.cursor() as cursor:
+            for start in range(0, len(keys), self.batch_rows):
+                chunk = list(keys[start:start + self.batch_rows])
+                cursor.execute(sql.format(marks=", ".join(["%s"] * len(chunk))), chunk)
+                found.update((key, self.to_uuid(job_id)) for key, job_id in cursor.fetchall())
+        return found
+
     def active_unique(self, key: str) -> uuid.UUID | None:
         # Under READ COMMITTED (Django's default here) a plain read sees the holder that made
         # the insert fail; under REPEATABLE READ the transaction's snapshot may predate it,
@@ -343,6 +383,19 @@ class MySQLDialect(Dialect):
             row = list(row)
             row[attempts] += 1  # as the update counted it
             claimed.append(row)
+        return claimed
+
+    def claim_job(self, job_id: uuid.UUID, *, now: datetime, worker_id: str,
+                  token: str) -> Sequence[Any] | None:
+        stamp = self.dt(now)
+        with transaction.atomic(using=self.alias), self.cursor() as cursor:
+            cursor.execute(_PICK_ONE, [self.uid(job_id), False])
+            row = cursor.fetchone()
+            if row is None:
+                return None
+            cursor.execute(_TAKE.format(marks="%s"), [stamp, worker_id, token, False, row[0]])
+        claimed = list(row)
+        claimed[CLAIM_COLUMNS.index("attempts")] += 1
         return claimed
 
     # -- liveness --------------------------------------------------------------------------

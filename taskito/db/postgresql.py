@@ -36,6 +36,8 @@ _INSERT_NOTIFY = _pg("insert_job", f"WITH ins AS ({q.INSERT_JOB} RETURNING 1) "
                                    f"SELECT pg_notify(%s, '') FROM ins")
 _INSERT_UNIQUE_NOTIFY = _pg("insert_unique_job", f"WITH ins AS ({q.INSERT_UNIQUE_JOB}) "
                                                  f"SELECT pg_notify(%s, '') FROM ins")
+_INSERT_UNIQUE_BATCH = _pg("insert_unique_jobs", f"WITH ins AS ({q.INSERT_UNIQUE_JOBS}) "
+                                                 f"SELECT id, pg_notify(%s, '') FROM ins")
 _COPY_JOBS = _pg("copy_jobs", f"COPY {JOB} ({', '.join(INSERT_COLUMNS)}) FROM STDIN")
 _NOTIFY = _pg("notify", "SELECT pg_notify(%s, %s)")
 _LISTEN_JOBS = _pg("listen_jobs", f"LISTEN {CHANNEL}")
@@ -89,6 +91,11 @@ class PostgreSQLDialect(Dialect):
         with self.connection.cursor() as cursor:
             cursor.execute(_INSERT_UNIQUE_NOTIFY, [*row, CHANNEL])
             return cursor.fetchone() is not None
+
+    def _unique_batch(self, rows: Sequence[Sequence[Any]]) -> tuple[str, list[Any]]:
+        group = "(" + ", ".join(["%s"] * len(INSERT_COLUMNS)) + ")"
+        return (_INSERT_UNIQUE_BATCH.format(values=", ".join([group] * len(rows))),
+                [*(value for row in rows for value in row), CHANNEL])
 
     # -- finish: one statement per batch instead of one per job (round trips cost here).
     def complete_jobs(self, cursor: Any, items: Sequence[tuple[uuid.UUID, str, str | None]],

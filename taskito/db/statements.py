@@ -80,16 +80,15 @@ ACTIVE_UNIQUE = _b("active_unique", f"SELECT id FROM {JOB} WHERE unique_key = %s
                                     f"AND status IN ({PENDING}, {RUNNING})")
 INSERT_DEPENDENCY = _b("insert_dependency",
                        f"INSERT INTO {DEPENDENCY} (job_id, depends_on_id) VALUES (%s, %s)")
-# Columns of a copied job (in INSERT_COLUMNS order): a fresh pending job with the source's
-# task, arguments and options; the parameters are new id, created, scheduled, cancel, deps.
-COPY_FROM_JOB = _b("copy_from_job", (
-    f"INSERT INTO {JOB} ({', '.join(INSERT_COLUMNS)}) SELECT %s, queue, task_name, args, "
-    f"kwargs, {PENDING}, priority, 0, 0, 0, max_retries, timeout_ms, soft_timeout_ms, %s, %s, "
-    f"NULL, result_ttl, NULL, metadata, %s, %s FROM {JOB} WHERE id = %s"))
-COPY_FROM_DEAD = _b("copy_from_dead", (
-    f"INSERT INTO {JOB} ({', '.join(INSERT_COLUMNS)}) SELECT %s, queue, task_name, args, "
-    f"kwargs, {PENDING}, priority, 0, 0, 0, max_retries, timeout_ms, NULL, %s, %s, NULL, NULL, "
-    f"NULL, metadata, %s, %s FROM {DEAD_LETTER} WHERE id = %s"))
+#: a batch of unique jobs in one statement; "{values}" holds one "(%s, ...)" group per row.
+#: Rows whose key an active job holds are skipped; the ids of the rows written come back.
+INSERT_UNIQUE_JOBS = _b("insert_unique_jobs", (
+    f"INSERT INTO {JOB} ({', '.join(INSERT_COLUMNS)}) VALUES {{values}} "
+    f"ON CONFLICT DO NOTHING RETURNING id"))
+#: "{marks}": one placeholder per key
+ACTIVE_UNIQUE_MANY = _b("active_unique_many", (
+    f"SELECT unique_key, id FROM {JOB} WHERE unique_key IN ({{marks}}) "
+    f"AND status IN ({PENDING}, {RUNNING})"))
 DELETE_DEAD_LETTER = _b("delete_dead_letter", f"DELETE FROM {DEAD_LETTER} WHERE id = %s")
 
 # -- operator verbs ------------------------------------------------------------------------
@@ -122,6 +121,15 @@ DELETE_OLDER = _b("delete_older", (
     "DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE {column} < %s LIMIT %s)"))
 TTL_PRUNED = ((DEAD_LETTER, "failed_at"), (JOB_ERROR, "failed_at"), (TASK_LOG, "logged_at"),
               (METRIC, "recorded_at"))
+
+# -- running one job here (test mode, taskito.testing.run_jobs) -----------------------------
+# Claims one pending job by id, whatever its due time, once its dependencies are complete.
+CLAIM_JOB = _b("claim_job", (
+    f"UPDATE {JOB} SET status = {RUNNING}, started_at = %s, worker_id = %s, claim_token = %s, "
+    f"attempts = attempts + 1, cancel_requested = %s WHERE id = %s AND status = {PENDING} "
+    f"AND (has_dependencies = %s OR NOT EXISTS (SELECT 1 FROM {DEPENDENCY} d JOIN {JOB} p "
+    f"ON p.id = d.depends_on_id WHERE d.job_id = {JOB}.id AND p.status <> {COMPLETE})) "
+    f"RETURNING {', '.join(CLAIM_COLUMNS)}"), (_P, _R))
 
 # -- the worker's writes -------------------------------------------------------------------
 COMPLETE_JOB = _b("complete_job", (

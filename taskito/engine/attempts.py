@@ -16,11 +16,12 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from taskito import signals
+from taskito import middleware, signals
 from taskito.conf import taskito_settings
 from taskito.engine.base import EngineBase
 from taskito.engine.jobs import ClaimedJob, Outcome, OutcomeKind
 from taskito.engine.throttles import release_slots
+from taskito.exceptions import ConfigurationError, TaskFailedError
 from taskito.ids import new_id
 from taskito.registry import registry
 from taskito.serialization import UNSET, dumps
@@ -54,6 +55,16 @@ class AttemptsMixin(EngineBase):
         jobs = [ClaimedJob.from_row(r, token, d.to_uuid) for r in rows]
         jobs.sort(key=lambda j: (-j.priority, j.scheduled_at, j.id))
         return jobs
+
+    def claim_one(self, job_id: uuid.UUID, *, worker_id: str,
+                  now: datetime | None = None) -> ClaimedJob | None:
+        """Claim one pending job by id whatever its due time (once its dependencies are
+        complete): how test mode and `taskito.testing.run_jobs` run a job in their thread.
+        None when it is not pending (or still waits for a dependency)."""
+        d = self.dialect
+        token = uuid.uuid4().hex
+        row = d.claim_job(job_id, now=now or timezone.now(), worker_id=worker_id, token=token)
+        return None if row is None else ClaimedJob.from_row(row, token, d.to_uuid)
 
     def finish(self, outcomes: Sequence[Outcome], now: datetime | None = None) -> int:
         """Write a batch of outcomes in one transaction; returns how many were applied.
@@ -89,6 +100,7 @@ class AttemptsMixin(EngineBase):
             d.insert_metrics(cursor, [(d.uid(o.job.id), o.job.task_name, o.job.queue,
                                        o.kind == "complete", o.wall_ms, at) for o in applied])
         self._finished_signals(applied, dead_ids)
+        self._finished_middleware(applied)
         _log_outcomes(applied, dead_ids, now)
         return len(applied)
 
@@ -118,6 +130,44 @@ class AttemptsMixin(EngineBase):
                     signals.send_guarded(signals.job_dead, sender=type(self), job_id=o.job.id,
                                          dead_letter_id=dead_ids[o.job.id],
                                          task_name=o.job.task_name, error=o.error)
+
+    def _finished_middleware(self, applied: Sequence[Outcome]) -> None:
+        """Middleware's on_retry / on_dead_letter / on_cancel, once those outcomes are
+        committed (beside the signals); each hook behind a guard."""
+        try:
+            if not middleware.configured():
+                return
+        except ConfigurationError as exc:  # the system check reports it too
+            logger.error("middleware not loaded error=%s", exc)
+        for o in applied:
+            if o.kind == "complete":
+                continue
+            hooks = middleware.safe_chain(registry.find(o.job.task_name), o.job.id)
+            if not hooks:
+                continue
+            ctx = self.hook_context(o.job)
+            error = o.exception or TaskFailedError(o.error or o.kind)
+            if o.kind == "retry":
+                middleware.call(hooks, "on_retry", ctx, error, o.job.retry_count + 1)
+            elif o.kind == "dead":
+                middleware.call(hooks, "on_dead_letter", ctx, error)
+            else:
+                middleware.call(hooks, "on_cancel", ctx)
+
+    def hook_context(self, job: ClaimedJob) -> middleware.TaskContext:
+        """A middleware context for a claimed attempt (arguments decoded, metadata read,
+        on first use)."""
+        model, using = self.queue.job_model, self.using
+
+        def metadata() -> str | None:
+            value: str | None = model.objects.using(using).filter(id=job.id).values_list(
+                "metadata", flat=True).first()
+            return value
+
+        return middleware.TaskContext(
+            job_id=job.id, task_name=job.task_name, queue=job.queue, args=job.args,
+            kwargs=job.kwargs, attempt=job.attempts, retry_count=job.retry_count,
+            metadata_loader=metadata)
 
     def requeue(self, jobs: Sequence[ClaimedJob]) -> int:
         """Put running attempts back to pending at once, without spending a retry (a worker

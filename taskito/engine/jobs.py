@@ -48,3 +48,6 @@ class Outcome:
     error: str | None = None
     traceback: str = ""
     retry_at: datetime | None = None
+    #: the exception itself, when the attempt ran in this process (for middleware hooks);
+    #: never sent between processes
+    exception: BaseException | None = None

@@ -11,7 +11,7 @@ from asgiref.sync import async_to_sync
 from django.db import close_old_connections
 from django.utils import timezone
 
-from taskito import signals
+from taskito import middleware, signals
 from taskito.conf import taskito_settings
 from taskito.context import JobContext, _current
 from taskito.engine import ClaimedJob, Engine, Outcome
@@ -49,24 +49,42 @@ class Executor:
             engine=self.engine, id=job.id, task_name=job.task_name, queue_name=job.queue,
             retry_count=job.retry_count, token=job.token,
             soft_timeout=None if job.soft_timeout_ms is None else job.soft_timeout_ms / 1000))
+        hooks = middleware.safe_chain(spec, job.id)
         try:
-            value = self._call(spec, job)
-        except TaskCancelledError as exc:
-            if getattr(exc, "job_id", None) == job.id:  # from check_cancelled() of this job
-                return Outcome(job, "cancelled", _elapsed(started), error=str(exc))
-            return self._failed(spec, job, exc, started, now)
-        except (Exception, SystemExit) as exc:  # sys.exit() in a task fails that attempt
-            return self._failed(spec, job, exc, started, now)
+            value, exc = self._run(spec, job, hooks) if hooks else self._call_caught(spec, job)
         finally:
             _current.reset(token)
             if self.manage_connections:
                 close_old_connections()
+        if exc is not None:
+            if isinstance(exc, TaskCancelledError) and getattr(exc, "job_id", None) == job.id:
+                # from check_cancelled() of this job
+                return Outcome(job, "cancelled", _elapsed(started), error=str(exc))
+            return self._failed(spec, job, exc, started, now)
         try:
             result = _dumps(value)
         except (TypeError, ValueError) as exc:
             error = SerializationError(f"result of {job.task_name} is not JSON-serializable: {exc}")
             return self._failed(spec, job, error, started, now)
         return Outcome(job, "complete", _elapsed(started), result=result)
+
+    def _call_caught(self, spec: TaskSpec, job: ClaimedJob) -> tuple[Any, BaseException | None]:
+        """The task's return value, or the exception it raised (sys.exit() included)."""
+        try:
+            return self._call(spec, job), None
+        except (Exception, SystemExit) as exc:
+            return None, exc
+
+    def _run(self, spec: TaskSpec, job: ClaimedJob, hooks: middleware.Chain
+             ) -> tuple[Any, BaseException | None]:
+        """The task between its middleware's `before` and (in reverse) `after`, in this
+        thread and inside the job's context; a hook that raises is logged and changes
+        nothing."""
+        ctx = self.engine.hook_context(job)
+        middleware.call(hooks, "before", ctx)
+        value, exc = self._call_caught(spec, job)
+        middleware.call(hooks, "after", ctx, value, exc, reverse=True)
+        return value, exc
 
     def failed_outside(self, job: ClaimedJob, exc: BaseException, started: float) -> Outcome:
         """The outcome of an attempt that failed outside the task's own code (its process
@@ -82,6 +100,9 @@ class Executor:
         seconds = (job.timeout_ms or 0) / 1000
         exc = TaskTimeoutError(f"timed out after {seconds:g} s")
         spec = registry.resolve(job.task_name)
+        hooks = middleware.safe_chain(spec, job.id)
+        if hooks:
+            middleware.call(hooks, "on_timeout", self.engine.hook_context(job))
         if spec is None:
             return Outcome(job, "dead", _elapsed(started), error=f"TaskTimeoutError: {exc}")
         return self._failed(spec, job, exc, started, None)
@@ -104,8 +125,9 @@ class Executor:
                 max_delay=_or(spec.max_retry_delay, taskito_settings.DEFAULT_MAX_RETRY_DELAY),
                 delays=spec.retry_delays)
             return Outcome(job, "retry", wall, error=error, traceback=tb,
-                           retry_at=(now or timezone.now()) + timedelta(seconds=delay))
-        return Outcome(job, "dead", wall, error=error, traceback=tb)
+                           retry_at=(now or timezone.now()) + timedelta(seconds=delay),
+                           exception=exc)
+        return Outcome(job, "dead", wall, error=error, traceback=tb, exception=exc)
 
 
 def _elapsed(started: float) -> float:

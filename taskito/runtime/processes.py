@@ -43,7 +43,9 @@ def child_main(conn: Connection, settings_module: str, alias: str) -> None:
             return
         if job is None:
             return
-        conn.send(executor(job))
+        outcome = executor(job)
+        outcome.exception = None  # may not pickle; the parent's hooks get its text
+        conn.send(outcome)
 
 
 class _Child:

@@ -86,7 +86,22 @@ def test_unique_option_returns_the_pending_result():
     assert t.noop_task.enqueue(2) != first
 
 
+@pytest.mark.django_db
+@override_settings(TASKS=tasks_setting(middleware=["tests.testapp.middleware.First"]))
+def test_middleware_option_wraps_django_tasks(worker):
+    from tests.testapp.middleware import EVENTS
+
+    EVENTS.clear()
+    result = t.noop_task.enqueue(1)
+    assert worker.run_until_empty() == 1
+    assert t.noop_task.get_result(result.id).status == TaskResultStatus.SUCCESSFUL
+    assert [(label, hook) for label, hook, _ in EVENTS] == [
+        ("first", "on_enqueue"), ("first", "before"), ("first", "after")]
+    EVENTS.clear()
+
+
 @pytest.mark.parametrize(("options", "message"), [
+    ({"middleware": ["no.such.Middleware"]}, "cannot import 'no.such.Middleware'"),
     ({"retries": 3}, "unknown option(s) retries"),
     ({"queue": "x"}, "unknown option(s) queue"),
     ({"max_retries": -1}, "max_retries must be >= 0"),

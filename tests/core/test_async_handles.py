@@ -85,3 +85,50 @@ def test_every_async_twin_is_a_documented_coroutine_function(name):
     assert asyncio.iscoroutinefunction(twin)
     assert twin.__name__ == name
     assert twin.__doc__ == f"Async twin of `{name[1:]}`."
+
+
+# -- enqueue from async code: adelay, aapply_async, amap -------------------------------------
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.mark.anyio
+async def test_adelay_aapply_async_amap_from_an_async_test(queue):
+    job = await tasks.add.adelay(1, 2)
+    other = await tasks.add.aapply_async(args=(3, 4), priority=5, queue="q")
+    many = await tasks.add.amap([(1, 1), (2, 2)], priority=1)
+    await job.arefresh()
+    await other.arefresh()
+    assert (job.status, job.task_name) == ("pending", tasks.add.name)
+    assert (await other.ato_dict())["priority"] == 5 and other.queue_name == "q"
+    assert len({j.id for j in many}) == 2
+    assert await queue.astats() == {"pending": 4, "running": 0, "completed": 0, "failed": 0,
+                                    "dead": 0, "cancelled": 0}
+
+
+@pytest.mark.anyio
+async def test_delay_on_the_event_loop_is_refused_and_adelay_is_the_way():
+    with pytest.raises(SynchronousOnlyOperation):
+        tasks.add.delay(1, 2)
+    assert (await tasks.add.adelay(1, 2)).id is not None
+
+
+@pytest.mark.urls("tests.urls_async_views")
+@pytest.mark.anyio
+async def test_adelay_and_amap_from_an_asgi_view(async_client, queue):
+    response = await async_client.get("/enqueue/?a=2&b=5")
+    assert response.status_code == 200
+    body = response.json()
+    job = await queue.aget_job(body["id"])
+    assert job is not None and job.task_name == tasks.add.name
+    assert (await queue.astats())["pending"] == 3
+    assert len(body["many"]) == 2
+
+
+@pytest.mark.urls("tests.urls_async_views")
+@pytest.mark.anyio
+async def test_delay_in_an_asgi_view_raises_synchronous_only_operation(async_client):
+    with pytest.raises(SynchronousOnlyOperation):
+        await async_client.get("/enqueue-sync/")

@@ -94,6 +94,43 @@ def test_retry_dead_enqueues_a_new_job_with_the_same_call(queue, dead_job, row):
         (0, old.task_name, old.args, old.kwargs, 4, old.metadata)
 
 
+def _options(job):
+    """What a copy must keep: soft timeout, result TTL, expiry span, unique key (and the rest
+    that dead letters always kept)."""
+    span = None if job.expires_at is None else round((job.expires_at - job.created_at)
+                                                     .total_seconds())
+    return (job.queue, job.priority, job.max_retries, job.timeout_ms, job.soft_timeout_ms,
+            job.result_ttl, span, job.unique_key, job.metadata)
+
+
+def test_retry_dead_keeps_every_option_of_the_job(queue, dead_job, row):
+    job = dead_job(priority=2, queue="q", max_retries=0, timeout=9, soft_timeout=5,
+                   result_ttl=60, expires=300, unique_key="once", metadata={"m": 1})
+    new_id = queue.retry_dead(queue.dead_letters()[0]["id"])
+    new, old = row(new_id), row(job)
+    assert _options(new) == _options(old) == (
+        "q", 2, 0, 9000, 5000, 60, 300, "once", '{"m":1}')
+    assert new.status == 0 and new.scheduled_at >= old.completed_at
+
+
+def test_retry_dead_after_the_job_row_was_purged_uses_the_task_defaults(queue, worker, row):
+    job = tasks.dies_with_options.apply_async(soft_timeout=1, result_ttl=1)
+    worker.run_until_empty()
+    queue.purge_jobs([job.id])  # as its own result_ttl would
+    new = row(queue.retry_dead(queue.dead_letters()[0]["id"]))
+    spec = tasks.dies_with_options.spec
+    assert (new.soft_timeout_ms, new.result_ttl) == (spec.soft_timeout * 1000, spec.result_ttl)
+    assert round((new.expires_at - new.created_at).total_seconds()) == spec.expires
+
+
+def test_retry_dead_while_its_unique_key_is_held_returns_the_holder(queue, dead_job):
+    dead_job(unique_key="once")
+    holder = tasks.noop.apply_async(unique_key="once")
+    assert queue.retry_dead(queue.dead_letters()[0]["id"]) == holder.id
+    assert queue.dead_letters() == []
+    assert Job.objects.filter(unique_key="once", status=0).count() == 1
+
+
 def test_retry_dead_removes_the_dead_letter(queue, dead_job):
     dead_job()
     queue.retry_dead(queue.dead_letters()[0]["id"])
@@ -146,6 +183,22 @@ def test_replay_records_replay_history(queue, completed_job):
     again = queue.replay(done.id)
     assert list(ReplayHistory.objects.values_list("original_job_id", "replay_job_id")) == \
         [(done.id, again.id)]
+
+
+def test_replay_keeps_every_option_of_the_job(queue, completed_job, row):
+    done = completed_job(priority=3, queue="q", soft_timeout=4, result_ttl=30, expires=90,
+                         unique_key="nightly", metadata=[1])
+    again = queue.replay(done.id)
+    assert again.created and _options(row(again)) == _options(row(done)) == (
+        "q", 3, 3, 300000, 4000, 30, 90, "nightly", "[1]")
+
+
+def test_replay_while_its_unique_key_is_held_returns_the_holder(queue, completed_job):
+    done = completed_job(unique_key="nightly")
+    holder = tasks.noop.apply_async(unique_key="nightly")
+    again = queue.replay(done.id)
+    assert again.id == holder.id and not again.created
+    assert not ReplayHistory.objects.exists()
 
 
 @pytest.mark.parametrize("job_id", [uuid.uuid4(), "garbage"])

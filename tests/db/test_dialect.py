@@ -175,21 +175,55 @@ def test_expire_due_cancels_only_pending_jobs_past_expiry(d, engine):
     assert Job.objects.get(id=soon.id).error == "expired"
 
 
-def test_copy_job_and_dead_letter_make_fresh_pending_jobs(d, engine, dead_job):
-    source = tasks.add.apply_async(args=(1, 2), priority=4)
+def _unique_rows(queue, keys):
+    plan = queue.plan(tasks.noop.name, None)
+    ids = [uuid.uuid4() for _ in keys]
+    return ids, [queue.row(plan, i, "[]", "{}", key) for i, key in zip(ids, keys, strict=True)]
+
+
+def test_insert_unique_jobs_skips_keys_held_by_active_jobs(d, queue):
+    held = tasks.noop.apply_async(unique_key="held")
+    ids, rows = _unique_rows(queue, ["held", "free-1", "free-2"])
+    with transaction.atomic():
+        assert d.insert_unique_jobs(rows) == {ids[1], ids[2]}
+    assert d.active_unique_many(["held", "free-1", "nobody"]) == {"held": held.id,
+                                                                    "free-1": ids[1]}
+    assert not Job.objects.filter(id=ids[0]).exists()
+
+
+def test_insert_unique_jobs_spans_several_statements(d, queue, monkeypatch):
+    monkeypatch.setattr(d, "batch_rows", 2)
+    ids, rows = _unique_rows(queue, [f"k{i}" for i in range(5)])
+    with transaction.atomic():
+        assert d.insert_unique_jobs(rows) == set(ids)
+    assert len(d.active_unique_many([f"k{i}" for i in range(5)])) == 5
+
+
+def test_claim_job_takes_one_pending_job_whatever_its_due_time(d):
+    later = tasks.noop.apply_async(delay=3600)
+    other = tasks.noop.delay()
+    row = d.claim_job(later.id, now=timezone.now(), worker_id="here", token="t1")
+    assert row is not None and d.to_uuid(row[0]) == later.id
+    assert d.claim_job(later.id, now=timezone.now(), worker_id="here", token="t2") is None
+    assert [_status(j) for j in (later, other)] == [JobStatus.RUNNING, JobStatus.PENDING]
+    assert Job.objects.get(id=later.id).claim_token == "t1"
+
+
+def test_claim_job_waits_for_incomplete_dependencies(d, completed_job):
+    parent = tasks.noop.delay()
+    child = tasks.noop.apply_async(depends_on=[parent.id])
+    done = completed_job()
+    ready = tasks.noop.apply_async(depends_on=[done.id])
+    assert d.claim_job(child.id, now=timezone.now(), worker_id="w", token="t") is None
+    assert d.claim_job(ready.id, now=timezone.now(), worker_id="w", token="t") is not None
+
+
+def test_delete_dead_letter_once(d, dead_job):
     dead = dead_job()
     letter = DeadLetter.objects.get(original_job_id=dead.id)
-    new_a, new_b = uuid.uuid4(), uuid.uuid4()
     with transaction.atomic(), d.cursor() as cursor:
-        assert d.copy_job(cursor, new=new_a, source=source.id, at=timezone.now())
-        assert d.copy_job(cursor, new=new_b, source=letter.id, at=timezone.now(),
-                          from_dead=True)
-        assert not d.copy_job(cursor, new=uuid.uuid4(), source=uuid.uuid4(), at=timezone.now())
         assert d.delete_dead_letter(cursor, letter.id)
         assert not d.delete_dead_letter(cursor, letter.id)
-    a, b = Job.objects.get(id=new_a), Job.objects.get(id=new_b)
-    assert (a.status, a.priority, a.args, a.attempts) == (0, 4, "[1,2]", 0)
-    assert (b.status, b.task_name, b.retry_count) == (0, letter.task_name, 0)
 
 
 def test_delete_jobs_takes_their_child_rows(d, completed_job, dead_job):

@@ -1,5 +1,6 @@
-"""The tests' settings plus signal receivers that raise on every taskito signal: user code
-reached through signals must never stop a worker or record an outcome twice."""
+"""The tests' settings plus signal receivers that raise on every taskito signal, and a
+global middleware that raises in every hook: user code reached through signals or middleware
+must never stop a worker or record an outcome twice."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ from typing import Any
 
 from taskito import signals
 from tests.settings import *  # noqa: F403
+from tests.settings import TASKITO
+
+TASKITO = {**TASKITO, "MIDDLEWARE": ["tests.testapp.middleware.Raising"]}
 
 
 def _raise(sender: Any, **kwargs: Any) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from taskito import current_job, queue
+from tests.testapp.middleware import Recorder
 
 
 class Retryable(Exception):
@@ -175,6 +176,16 @@ def unique_by_args(n: int) -> int:
     return n
 
 
+@queue.task(max_retries=0, soft_timeout=7, result_ttl=45, expires=120)
+def dies_with_options() -> None:
+    raise Fatal("dies")
+
+
+@queue.task(unique=True)
+def unique_kwargs(**kwargs: Any) -> dict[str, Any]:
+    return kwargs
+
+
 @queue.task(max_retries=3, retry_delays=[0])
 def logs_extra(message: str, extra: dict[str, Any]) -> None:
     current_job.log(message, level="warning", extra=extra)
@@ -305,3 +316,17 @@ def progress_steps(release_dir: str, steps: int) -> int:
                 raise TimeoutError(f"step {i} was never released")
             time.sleep(0.01)
     return steps
+
+
+@queue.task(max_retries=1, retry_delays=[0], middleware=[Recorder("task"),
+                                                        "tests.testapp.middleware.Second"])
+def with_middleware(value: Any, fail: bool = False) -> Any:
+    if fail:
+        raise Retryable(f"failing with {value!r}")
+    return value
+
+
+@queue.task()
+def enqueues_add(a: int, b: int) -> int:
+    """Enqueues add(a, b) and returns its result (in test mode it has run already)."""
+    return add.delay(a, b).result(timeout=5)

@@ -113,9 +113,11 @@ class TaskitoTask(Task):
     dont_retry_on: tuple[type[BaseException], ...] = ()
     unique: bool = False
     result_ttl: float | None = None
+    #: taskito.TaskMiddleware classes, instances or dotted paths (see the README)
+    middleware: tuple[Any, ...] = ()
 
     def __post_init__(self) -> None:
-        for name in ("retry_delays", "retry_on", "dont_retry_on"):  # hashable, like Task
+        for name in ("retry_delays", "retry_on", "dont_retry_on", "middleware"):  # hashable
             value = getattr(self, name)
             if isinstance(value, list | set | frozenset):
                 object.__setattr__(self, name, tuple(value))
