@@ -28,6 +28,9 @@ def _seconds(name: str, value: Any) -> float:
 class OperationsMixin(QueueBase):
     """State changes an operator (or an admin action, or a REST call) asks for."""
 
+    def resume_step(self, cursor: Any, new: uuid.UUID, source_job: Any) -> None:
+        """Overridden by WorkflowMixin: a copied workflow step resumes its workflow."""
+
     def cancel_job(self, job_id: Any) -> bool:
         """Cancel a pending job (and, transitively, its pending dependents); False otherwise."""
         jid = as_uuid(job_id)
@@ -60,8 +63,11 @@ class OperationsMixin(QueueBase):
         # from its first statement (a deferred SQLite transaction that read first could not).
         with transaction.atomic(using=self.using), d.cursor() as cursor:
             copied = d.copy_job(cursor, new=new, source=did, at=timezone.now(), from_dead=True)
+            original = (self.dead_letter_model.objects.using(self.using).filter(id=did)
+                        .values_list("original_job_id", flat=True).first())
             if not d.delete_dead_letter(cursor, did) or not copied:  # unknown, or just retried
                 raise JobNotFound(f"dead letter {dead_id} does not exist")
+            self.resume_step(cursor, new, original)  # a workflow step: resume the workflow
         return new
 
     def delete_dead(self, dead_id: Any) -> bool:
@@ -83,6 +89,7 @@ class OperationsMixin(QueueBase):
                 raise JobNotFound(f"job {job_id} does not exist")
             self.replay_model.objects.using(self.using).create(
                 original_job_id=jid, replay_job_id=new, replayed_at=timezone.now())
+            self.resume_step(cursor, new, jid)
         return self.handle(new)
 
     def purge_completed(self, older_than: float = 86400) -> int:

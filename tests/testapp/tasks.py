@@ -305,3 +305,23 @@ def progress_steps(release_dir: str, steps: int) -> int:
                 raise TimeoutError(f"step {i} was never released")
             time.sleep(0.01)
     return steps
+
+
+# -- workflows (tests/core/test_workflows.py, tests/process/test_workflows.py) -------------------
+
+@queue.task()
+def mul(a: int, b: int) -> int:
+    return a * b
+
+
+@queue.task()
+def tsum(values: list[int], extra: int = 0) -> int:
+    return sum(values) + extra
+
+
+@queue.task(max_retries=0)
+def fails_unless(path: str, value: int) -> int:
+    """Fails until the file `path` exists, then returns `value` (a step that can be fixed)."""
+    if not os.path.exists(path):
+        raise Fatal(f"{path} is missing")
+    return value
