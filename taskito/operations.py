@@ -14,7 +14,7 @@ from taskito.base import QueueBase
 from taskito.exceptions import JobNotFound
 from taskito.ids import as_uuid, new_id
 from taskito.result import JobResult
-from taskito.states import JobStatus
+from taskito.states import JobStatus, WorkflowStatus
 
 PURGE_BATCH = 1000
 
@@ -31,6 +31,9 @@ class OperationsMixin(QueueBase):
     def resume_step(self, cursor: Any, new: uuid.UUID, source_job: Any) -> None:
         """Overridden by WorkflowMixin: a copied workflow step resumes its workflow."""
 
+    def step_cancelled(self, cursor: Any, job_id: uuid.UUID) -> None:
+        """Overridden by WorkflowMixin: a cancelled workflow step ends its workflow."""
+
     def cancel_job(self, job_id: Any) -> bool:
         """Cancel a pending job (and, transitively, its pending dependents); False otherwise."""
         jid = as_uuid(job_id)
@@ -42,6 +45,7 @@ class OperationsMixin(QueueBase):
             if not d.cancel_pending(cursor, jid, now, "cancelled"):
                 return False
             d.cancel_dependents(cursor, [jid], now, f"dependency cancelled: {jid}")
+            self.step_cancelled(cursor, jid)  # a workflow step: its workflow ends cancelled
         return True
 
     def cancel_running_job(self, job_id: Any) -> bool:
@@ -96,9 +100,18 @@ class OperationsMixin(QueueBase):
         """Delete completed jobs finished more than `older_than` seconds ago, with their
         errors, logs, metrics, dependency links and replay history."""
         cutoff = timezone.now() - timedelta(seconds=_seconds("older_than", older_than))
+        self._purge_workflows(cutoff, WorkflowStatus.COMPLETE, WorkflowStatus.CANCELLED)
         return self.purge_jobs(
             self.job_model.objects.using(self.using)
             .finished_before(cutoff, JobStatus.COMPLETE).values_list("id", flat=True))
+
+    def _purge_workflows(self, cutoff: Any, *statuses: WorkflowStatus) -> None:
+        """Workflow rows that ended before `cutoff` (their steps go as jobs do; a step left
+        behind is a plain job once its workflow row is gone)."""
+        from taskito.models import Workflow
+
+        Workflow.objects.using(self.using).filter(
+            status__in=statuses, finished_at__lt=cutoff).delete()
 
     def purge_dead(self, older_than: float = 86400) -> int:
         """Delete dead letters (and dead jobs) that failed more than `older_than` seconds ago;
@@ -114,6 +127,7 @@ class OperationsMixin(QueueBase):
             deleted += letters.filter(id__in=ids).delete()[0]
         self.purge_jobs(self.job_model.objects.using(self.using)
                         .finished_before(cutoff, JobStatus.DEAD).values_list("id", flat=True))
+        self._purge_workflows(cutoff, WorkflowStatus.FAILED)
         return deleted
 
     def purge_jobs(self, ids_query: Iterable[Any]) -> int:

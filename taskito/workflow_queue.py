@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from taskito import signals
 from taskito.db.statements import INSERT_COLUMNS
-from taskito.engine.workflows import graph_of
+from taskito.engine.workflows import end_workflow, graph_of
 from taskito.enqueueing import EnqueueMixin
 from taskito.exceptions import TaskNotRegistered
 from taskito.ids import as_uuid, new_id
@@ -124,6 +124,18 @@ class WorkflowMixin(EnqueueMixin):
             running = jobs.filter(workflow_id=wid, status=JobStatus.RUNNING).update(
                 cancel_requested=True)
         return len(pending) + int(running)
+
+    def step_cancelled(self, cursor: Any, job_id: uuid.UUID) -> None:
+        """A pending step was cancelled on its own: the workflow is cancelled and the steps
+        that wait on it with it."""
+        src = (self.job_model.objects.using(self.using).filter(id=job_id)
+               .values("workflow_id", "workflow_step").first())
+        if src is None or src["workflow_id"] is None:
+            return
+        graph = graph_of(self.dialect, cursor, src["workflow_id"])
+        if graph is not None:
+            end_workflow(self.dialect, cursor, src["workflow_id"], graph, src["workflow_step"],
+                         job_id, "cancelled", timezone.now())
 
     def resume_step(self, cursor: Any, new: uuid.UUID, source_job: uuid.UUID) -> None:
         """A dead step of a failed workflow was copied as `new` (retry_dead, replay): make

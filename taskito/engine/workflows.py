@@ -50,7 +50,9 @@ def advance(d: Dialect, cursor: Any, outcomes: Sequence[Outcome], now: datetime)
     for o in outcomes:
         if o.job.workflow_id is not None and o.kind != "retry":
             by_flow[o.job.workflow_id].append(o)
-    for workflow_id, items in by_flow.items():
+    # One lock order for every worker: workflows by id, within one the step rows first and
+    # the workflow row last (PostgreSQL would otherwise find deadlocks between batches).
+    for workflow_id, items in sorted(by_flow.items()):
         graph = graph_of(d, cursor, workflow_id)
         if graph is None:  # the workflow row was purged: the steps are plain jobs now
             continue
@@ -85,11 +87,11 @@ def end_workflow(d: Dialect, cursor: Any, workflow_id: uuid.UUID, graph: StoredG
                  step: int, job_id: uuid.UUID, kind: str, now: datetime) -> None:
     """A step ended dead or cancelled: the workflow fails (or is cancelled) and the pending
     steps that wait on it, which can no longer run, are cancelled."""
-    status = WorkflowStatus.FAILED if kind == "dead" else WorkflowStatus.CANCELLED
-    d.end_workflow(cursor, workflow_id, int(status), now)
     later = graph.descendants(step)
     if later:
-        ids = d.pending_steps(cursor, workflow_id, later)
+        ids = sorted(d.pending_steps(cursor, workflow_id, later))
         verb = "failed" if kind == "dead" else "was cancelled"
         d.cancel_steps(cursor, ids, now, f"workflow step {step} {verb}: {job_id}")
+    status = WorkflowStatus.FAILED if kind == "dead" else WorkflowStatus.CANCELLED
+    d.end_workflow(cursor, workflow_id, int(status), now)
     logger.info("workflow=%s step=%d job=%s ended=%s", workflow_id, step, job_id, kind)

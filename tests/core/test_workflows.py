@@ -253,3 +253,18 @@ def test_aapply_async_and_aresult(worker):
     worker.run_until_empty()
     assert asyncio.run(wf.aresult(timeout=5)) == 6
     assert asyncio.run(tasks.queue.aget_workflow(wf.id)) == wf
+
+
+def test_cancelling_one_pending_step_cancels_its_workflow(worker):
+    wf = chain(tasks.add.s(1, 1), tasks.add.s(1), tasks.add.s(1)).apply_async()
+    worker.run_once()
+    assert wf.refresh().jobs[1].cancel()
+    assert wf.refresh().status == "cancelled"
+    assert _statuses(wf) == ["complete", "cancelled", "cancelled"]
+
+
+def test_purge_completed_takes_finished_workflows_with_their_steps(worker, queue):
+    wf = chain(tasks.add.s(1, 1), tasks.add.s(1)).apply_async()
+    worker.run_until_empty()
+    assert queue.purge_completed(older_than=0) == 2
+    assert queue.get_workflow(wf.id) is None
