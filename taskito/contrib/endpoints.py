@@ -47,6 +47,7 @@ ROUTES: dict[str, tuple[str, str]] = {
     "job_cancel": ("POST", "/jobs/{job_id}/cancel"),
     "dead_letters": ("GET", "/dead-letters"),
     "dead_letter_retry": ("POST", "/dead-letters/{dead_id}/retry"),
+    "workflow": ("GET", "/workflows/{workflow_id}"),
     "health": ("GET", "/health"),
     "readiness": ("GET", "/readiness"),
 }
@@ -219,6 +220,14 @@ def list_jobs(queue: Queue, params: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def get_job(queue: Queue, job_id: str) -> dict[str, Any]:
     return job_dict(_job_row(queue, job_id))
+
+
+def get_workflow(queue: Queue, workflow_id: str) -> dict[str, Any]:
+    """`{id, status, steps: [{job_id, task_name, status}], result}`; 404 for an unknown id."""
+    found = queue.get_workflow(workflow_id)  # a malformed id is simply not found
+    if found is None:
+        raise not_found("workflow", workflow_id)
+    return found.to_dict()
 
 
 def job_errors(queue: Queue, job_id: str) -> list[dict[str, Any]]:

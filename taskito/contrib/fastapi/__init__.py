@@ -43,6 +43,7 @@ from taskito.contrib.fastapi.models import (
     ReadinessResponse,
     RetryResponse,
     StatsResponse,
+    WorkflowResponse,
 )
 from taskito.queue import Queue
 
@@ -217,6 +218,11 @@ class TaskitoRouter(APIRouter):
         def job(job_id: str) -> JSONResponse:
             return _run(endpoints.get_job, self.queue, job_id)
         return job, JobResponse, openapi.responses("job")
+
+    def _make_workflow(self) -> Made:
+        def workflow(workflow_id: str) -> JSONResponse:
+            return _run(endpoints.get_workflow, self.queue, workflow_id)
+        return workflow, WorkflowResponse, openapi.responses("workflow")
 
     def _make_job_errors(self) -> Made:
         def job_errors(job_id: str) -> JSONResponse:

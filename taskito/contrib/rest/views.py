@@ -86,6 +86,14 @@ class JobDetailView(TaskitoAPIView):
         return Response(endpoints.get_job(self.queue, job_id))
 
 
+class WorkflowDetailView(TaskitoAPIView):
+    route = "workflow"
+
+    @documented(s.WorkflowSerializer, not_found=True)
+    def get(self, request: Request, workflow_id: str) -> Response:
+        return Response(endpoints.get_workflow(self.queue, workflow_id))
+
+
 class JobErrorsView(TaskitoAPIView):
     route = "job_errors"
 
