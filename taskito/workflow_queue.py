@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from taskito import signals
@@ -99,6 +100,30 @@ class WorkflowMixin(EnqueueMixin):
         return {"status": row["status"], "created_at": row["created_at"],
                 "finished_at": row["finished_at"], "steps": [steps[i] for i in sorted(steps)],
                 "exits": graph.exits, "as_list": graph.as_list}
+
+    def workflow_progress(self, workflow_id: Any) -> dict[str, Any] | None:
+        """{status, finished, steps}: the workflow's status and how many of its steps have
+        finished (a step with a pending or running job is not), from two queries; None for
+        an unknown workflow. What progress streams poll."""
+        wid = as_uuid(workflow_id)
+        if wid is None:
+            return None
+        from taskito.models import Workflow
+
+        stored = (Workflow.objects.using(self.using).filter(id=wid)
+                  .values_list("status", flat=True).first())
+        if stored is None:
+            return None
+        active = Q(status__in=[JobStatus.PENDING, JobStatus.RUNNING])
+        counts = self.job_model.objects.using(self.using).filter(workflow_id=wid).aggregate(
+            steps=Count("workflow_step", distinct=True),
+            active=Count("workflow_step", distinct=True, filter=active),
+            started=Count("id", filter=~Q(status=JobStatus.PENDING) | Q(attempts__gt=0)))
+        status = WorkflowStatus(stored).label
+        if stored == WorkflowStatus.ACTIVE:
+            status = "running" if counts["started"] else "pending"
+        return {"status": status, "finished": counts["steps"] - counts["active"],
+                "steps": counts["steps"]}
 
     def get_workflow(self, workflow_id: Any) -> WorkflowResult | None:
         """The workflow with this id, or None."""

@@ -17,7 +17,7 @@ from tests.testapp import tasks
 pytestmark = pytest.mark.django_db(transaction=True)  # FastAPI's threads need committed rows
 
 #: compared on its own below: the progress stream answers server-sent events, not JSON
-NOT_COMPARED = {"job_progress"}
+NOT_COMPARED = {"job_progress", "workflow_progress"}
 
 
 def route_of(method: str, path: str) -> str:
