@@ -64,9 +64,6 @@ class Canvas:
         """`apply_async()` for async code."""
         return await self._queue().aapply_workflow(self)
 
-    def __or__(self, other: Canvas) -> chain:
-        return chain(self, other)
-
 
 @dataclass(frozen=True, eq=True)
 class Signature(Canvas):
