@@ -20,7 +20,7 @@ from taskito.registry import registry
 from taskito.serialization import dump_call
 from taskito.states import JobStatus, WorkflowStatus
 from taskito.workflow_result import WorkflowResult
-from taskito.workflows import WAITING, Canvas, Graph, compile_workflow
+from taskito.workflows import WAITING, Canvas, Graph, StoredGraph, compile_workflow
 
 _SCHEDULED = INSERT_COLUMNS.index("scheduled_at")
 _EXPIRES = INSERT_COLUMNS.index("expires_at")
@@ -94,8 +94,6 @@ class WorkflowMixin(EnqueueMixin):
         for step in (self.job_model.objects.using(self.using).filter(workflow_id=wid)
                      .order_by("workflow_step", "created_at", "id").values(*_STEP_FIELDS)):
             steps[step["workflow_step"]] = step  # a later copy (resumed step) wins
-        from taskito.workflows import StoredGraph
-
         graph = StoredGraph.parse(row["graph"])
         return {"status": row["status"], "created_at": row["created_at"],
                 "finished_at": row["finished_at"], "steps": [steps[i] for i in sorted(steps)],
@@ -127,9 +125,9 @@ class WorkflowMixin(EnqueueMixin):
 
     def get_workflow(self, workflow_id: Any) -> WorkflowResult | None:
         """The workflow with this id, or None."""
-        data = self.fetch_workflow(workflow_id)
-        return None if data is None else WorkflowResult(self, as_uuid(workflow_id) or
-                                                        uuid.UUID(int=0), data)
+        wid = as_uuid(workflow_id)
+        data = None if wid is None else self.fetch_workflow(wid)
+        return None if wid is None or data is None else WorkflowResult(self, wid, data)
 
     def cancel_workflow(self, workflow_id: Any) -> int:
         """Cancel an active workflow: its pending steps are cancelled, its running ones get
