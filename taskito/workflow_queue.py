@@ -99,17 +99,23 @@ class WorkflowMixin(EnqueueMixin):
                 "finished_at": row["finished_at"], "steps": [steps[i] for i in sorted(steps)],
                 "exits": graph.exits, "as_list": graph.as_list}
 
-    def workflow_progress(self, workflow_id: Any) -> dict[str, Any] | None:
-        """{status, finished, steps}: the workflow's status and how many of its steps have
-        finished (a step with a pending or running job is not), from two queries; None for
-        an unknown workflow. What progress streams poll."""
+    def workflow_state(self, workflow_id: Any) -> int | None:
+        """The stored WorkflowStatus code (one small query), None for an unknown workflow."""
         wid = as_uuid(workflow_id)
         if wid is None:
             return None
         from taskito.models import Workflow
 
-        stored = (Workflow.objects.using(self.using).filter(id=wid)
-                  .values_list("status", flat=True).first())
+        code: int | None = (Workflow.objects.using(self.using).filter(id=wid)
+                            .values_list("status", flat=True).first())
+        return code
+
+    def workflow_progress(self, workflow_id: Any) -> dict[str, Any] | None:
+        """{status, finished, steps}: the workflow's status and how many of its steps have
+        finished (a step with a pending or running job is not), from two queries; None for
+        an unknown workflow. What progress streams poll."""
+        wid = as_uuid(workflow_id)
+        stored = None if wid is None else self.workflow_state(wid)
         if stored is None:
             return None
         active = Q(status__in=[JobStatus.PENDING, JobStatus.RUNNING])

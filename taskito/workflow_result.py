@@ -15,9 +15,6 @@ from taskito.serialization import loads
 from taskito.states import JobStatus, WorkflowStatus
 from taskito.twins import async_twin
 
-#: workflow statuses a result() wait ends on
-FINAL = frozenset({"complete", "failed", "cancelled"})
-
 
 class WorkflowSource(Protocol):
     """What a WorkflowResult asks of its queue."""
@@ -27,6 +24,7 @@ class WorkflowSource(Protocol):
     @property
     def dialect(self) -> Any: ...
     def fetch_workflow(self, workflow_id: Any) -> dict[str, Any] | None: ...
+    def workflow_state(self, workflow_id: Any) -> int | None: ...
     def cancel_workflow(self, workflow_id: Any) -> int: ...
     def handle(self, job_id: uuid.UUID, row: dict[str, Any] | None = None,
                created: bool = True) -> JobResult: ...
@@ -93,12 +91,17 @@ class WorkflowResult:
         watcher.reset()
         try:
             while True:
-                status = self.refresh().status
-                if status in FINAL:
+                # one small read per look; the steps are read once the workflow has ended
+                code = self.queue.workflow_state(self.id)
+                if code is None:
+                    raise JobNotFound(f"workflow {self.id} does not exist")
+                if code != WorkflowStatus.ACTIVE:
+                    status = self.refresh().status
                     return self._outcome(status)
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise TimeoutError(f"workflow {self.id} is still {status} after {timeout} s")
+                    raise TimeoutError(f"workflow {self.id} is still "
+                                       f"{self.refresh().status} after {timeout} s")
                 watcher.wait(remaining)
         finally:
             watcher.close()
