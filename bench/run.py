@@ -13,6 +13,9 @@ PostgreSQL or MariaDB/MySQL server), runs `migrate`, then measures:
                    (one on SQLite, two on a server; default concurrency) -> jobs/s,
                    (a) wall clock from process start to exit, (b) from the first claim
                    to the last completion (min(started_at) to max(completed_at))
+  chord            a chord of --chord-jobs noop members and a body, against map() of the
+                   same number of noop jobs, each drained by one `--burst` worker: first
+                   claim to last completion -> jobs/s, and chord / map (target >= 0.5)
   latency          with one worker process running: `noop.delay().result(timeout=10)`,
                    K samples -> p50 / p99 in ms
 
@@ -34,7 +37,9 @@ Options:
   --idle-samples N     also measure N round trips each after --idle-gap seconds without work
                        (informational, no target; default 0)
   --idle-gap S         idle time before each of those samples (default 1.5)
-  --only NAMES         comma-separated subset of: batch,single,processing,latency
+  --chord-jobs N       members of the chord benchmark's chord (default 1000)
+  --only NAMES         comma-separated subset of: batch,single,processing,latency,chord
+                       (chord runs only when named)
   --json PATH          also write the results as JSON to PATH
   --keep               keep the temp directory (SQLite file, worker logs) and print its path
   --strict             exit 1 when any figure is SHORT of its target
@@ -186,7 +191,7 @@ def clear_jobs() -> None:
 
     tables = ("taskito_task_metric", "taskito_job_error", "taskito_task_log",
               "taskito_job_dependency", "taskito_replay_history", "taskito_dead_letter",
-              "taskito_job")
+              "taskito_job", "taskito_workflow")
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # DELETE would leave every row dead until autovacuum: later runs would measure
@@ -293,6 +298,55 @@ def bench_processing(env: Env, n: int, repeat: int, workers: int) -> list[Figure
     ]
 
 
+def _drain_span(env: Env, stage: Callable[[], None], n: int) -> float:
+    """Stage jobs, drain them with one --burst worker; jobs/s from the first claim to the
+    last completion."""
+    from django.db import connection
+    from django.db.models import Max, Min
+
+    from taskito.models import Job
+
+    clear_jobs()
+    stage()
+    connection.close()
+    proc, log = env.start_worker("--burst")
+    try:
+        code = proc.wait(timeout=WORKER_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise BenchError(f"worker did not finish in {WORKER_TIMEOUT} s; see {log}") from None
+    if code != 0:
+        raise BenchError(f"worker exit {code}:\n{log.read_text()[-2000:]}")
+    if count_complete() != n:
+        raise BenchError(f"{count_complete()}/{n} jobs complete")
+    agg = Job.objects.aggregate(first=Min("started_at"), last=Max("completed_at"))
+    return n / (agg["last"] - agg["first"]).total_seconds()
+
+
+def bench_chord(env: Env, n: int, repeat: int) -> list[Figure]:
+    from bench.benchapp.tasks import collect, noop
+    from taskito import chord
+
+    def stage_chord() -> None:
+        flow = chord([noop.si() for _ in range(n)], collect.s()).apply_async()
+        assert flow.id
+
+    chords: list[float] = []
+    maps: list[float] = []
+    for _ in range(repeat):  # interleaved, so that both see the same machine
+        maps.append(_drain_span(env, lambda: noop.map([()] * n) and None, n))
+        chords.append(_drain_span(env, stage_chord, n + 1))
+    ratio = statistics.median(chords) / statistics.median(maps)
+    return [
+        Figure(f"map processing ({n:,} jobs, first claim to last completion)", "jobs/s",
+               statistics.median(maps), None, runs=maps),
+        Figure(f"chord processing ({n:,} members + body, same)", "jobs/s",
+               statistics.median(chords), None, runs=chords),
+        Figure("chord / map processing", "x", ratio, 0.5,
+               note="the issue asks for a chord within 2x of map"),
+    ]
+
+
 def _round_trip() -> float:
     from bench.benchapp.tasks import noop
 
@@ -348,7 +402,7 @@ def _rank(ordered: list[float], q: float) -> float:
 
 # -- output ------------------------------------------------------------------------------
 def _fmt(value: float, unit: str) -> str:
-    return f"{value:,.2f} {unit}" if unit == "ms" else f"{value:,.0f} {unit}"
+    return f"{value:,.2f} {unit}" if unit in ("ms", "x") else f"{value:,.0f} {unit}"
 
 
 def print_table(figures: list[Figure], header: str) -> None:
@@ -397,6 +451,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch-jobs", type=int, default=10_000)
     parser.add_argument("--single-jobs", type=int, default=2_000)
     parser.add_argument("--samples", type=int, default=100)
+    parser.add_argument("--chord-jobs", type=int, default=1_000)
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--idle-samples", type=int, default=0)
     parser.add_argument("--idle-gap", type=float, default=1.5)
@@ -406,12 +461,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--strict", action="store_true")
     args = parser.parse_args(argv)
     args.only = {x.strip() for x in args.only.split(",") if x.strip()}
-    unknown = args.only - {"batch", "single", "processing", "latency"}
+    unknown = args.only - {"batch", "single", "processing", "latency", "chord"}
     if unknown:
         parser.error(f"--only: unknown benchmark(s) {', '.join(sorted(unknown))}")
     if args.workers is None:  # the issues' set-ups: 1 worker on SQLite, 2 on a server
         args.workers = 2 if args.database_url else 1
-    for name in ("repeat", "batch_jobs", "single_jobs", "samples", "workers"):
+    for name in ("repeat", "batch_jobs", "single_jobs", "samples", "workers", "chord_jobs"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
     if args.idle_samples < 0 or args.idle_gap < 0:
@@ -429,6 +484,8 @@ def run(args: argparse.Namespace, env: Env) -> list[Figure]:
         figures.extend(bench_processing(env, args.batch_jobs, args.repeat, args.workers))
     if "latency" in args.only:
         figures.extend(bench_latency(env, args.samples, args.idle_samples, args.idle_gap))
+    if "chord" in args.only:
+        figures.extend(bench_chord(env, args.chord_jobs, args.repeat))
     return figures
 
 

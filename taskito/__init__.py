@@ -21,6 +21,8 @@ from taskito.queue import Queue, queue
 from taskito.result import JobResult
 from taskito.states import JobStatus
 from taskito.task import Task
+from taskito.workflow_result import WorkflowResult
+from taskito.workflows import Signature, chain, chord, group
 
 # `taskito.queue` is both a module and the default Queue; the import above binds the name to
 # the Queue (importing the package never needs Django settings or the app registry).
@@ -35,6 +37,7 @@ __all__ = [
     "MaxRetriesExceededError",
     "Queue",
     "SerializationError",
+    "Signature",
     "SoftTimeoutError",
     "Task",
     "TaskCancelledError",
@@ -44,7 +47,11 @@ __all__ = [
     "TaskNotRegistered",
     "TaskTimeoutError",
     "TaskitoError",
+    "WorkflowResult",
+    "chain",
+    "chord",
     "current_job",
+    "group",
     "queue",
     "task",
 ]

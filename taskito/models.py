@@ -13,7 +13,7 @@ from django.db.models import Q
 
 from taskito.db.schema import without_replaced
 from taskito.querysets import JobQuerySet
-from taskito.states import CHOICES, JobStatus
+from taskito.states import CHOICES, WORKFLOW_CHOICES, JobStatus, WorkflowStatus
 
 JobManager = models.Manager.from_queryset(JobQuerySet)
 
@@ -50,6 +50,12 @@ class Job(models.Model):
     claim_token = models.CharField(max_length=32, null=True, blank=True)
     cancel_requested = models.BooleanField(default=False)
     has_dependencies = models.BooleanField(default=False)
+    # Workflow steps (chain/group/chord): the workflow, the step's place in its graph, and
+    # how many of its parent steps have not completed yet (a waiting step is scheduled at
+    # WAITING, so no claim sees it until the worker finishing its last parent releases it).
+    workflow_id = models.UUIDField(null=True, blank=True)
+    workflow_step = models.PositiveIntegerField(null=True, blank=True)
+    workflow_waiting = models.PositiveIntegerField(null=True, blank=True)
 
     objects = JobManager()
 
@@ -73,6 +79,9 @@ class Job(models.Model):
             models.Index(fields=["expires_at"],
                          condition=Q(status=0) & Q(expires_at__isnull=False),
                          name="taskito_job_expiry"),
+            # partial: plain jobs (no workflow) never write to it
+            models.Index(fields=["workflow_id", "workflow_step"],
+                         condition=Q(workflow_id__isnull=False), name="taskito_job_workflow"),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -93,6 +102,26 @@ class Job(models.Model):
     @property
     def status_label(self) -> str:
         return JobStatus(self.status).label
+
+
+class Workflow(models.Model):
+    """A chain, group or chord: its steps are Job rows with this `workflow_id`; the graph
+    says which steps wait on which, and the worker that finishes a step advances it."""
+
+    id = models.UUIDField(primary_key=True, editable=False)
+    status = models.PositiveSmallIntegerField(choices=WORKFLOW_CHOICES,
+                                              default=WorkflowStatus.ACTIVE)
+    graph = models.TextField(help_text="JSON: parents, argument passing and delays per step")
+    waiting = models.PositiveIntegerField(default=0, help_text="last steps not complete yet")
+    created_at = models.DateTimeField(db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "taskito_workflow"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"workflow {self.id} [{WorkflowStatus(self.status).label}]"
 
 
 class DeadLetter(models.Model):

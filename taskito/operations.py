@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from django.db import transaction
@@ -18,7 +18,7 @@ from taskito.ids import as_uuid
 from taskito.registry import TaskSpec, registry
 from taskito.result import JobResult
 from taskito.serialization import loads, unique_key_for
-from taskito.states import JobStatus
+from taskito.states import JobStatus, WorkflowStatus
 
 PURGE_BATCH = 1000
 #: what a dead letter and a job both keep of a call
@@ -57,13 +57,16 @@ class _Copy:
         self.unique_key: str | None = key
         self.now = now
 
-    def write(self, queue: QueueBase) -> tuple[uuid.UUID, bool]:
-        """Insert the copy: (its id, True), or (the active holder of its key, False)."""
+    def write(self, queue: QueueBase, *, scheduled_at: datetime | None = None
+              ) -> tuple[uuid.UUID, bool]:
+        """Insert the copy, due now (or at `scheduled_at`: a workflow step put back to wait):
+        (its id, True), or (the active holder of its key, False)."""
         c, d = self.call, queue.dialect
         at = d.dt(self.now)
+        due = at if scheduled_at is None else d.dt(scheduled_at)
         plan = Plan(task_name=c["task_name"], queue=c["queue"], priority=c["priority"],
                     max_retries=c["max_retries"], timeout_ms=c["timeout_ms"],
-                    soft_timeout_ms=self.soft_timeout_ms, created_at=at, scheduled_at=at,
+                    soft_timeout_ms=self.soft_timeout_ms, created_at=at, scheduled_at=due,
                     expires_at=d.dt(self.expires_at), result_ttl=self.result_ttl,
                     metadata=c["metadata"], dependencies=[])
         writer = cast(EnqueueMixin, queue)  # Queue has both parts
@@ -78,6 +81,12 @@ def _ms(seconds: float | None) -> int | None:
 class OperationsMixin(QueueBase):
     """State changes an operator (or an admin action, or a REST call) asks for."""
 
+    def resume_step(self, cursor: Any, new: uuid.UUID, source_job: Any) -> None:
+        """Overridden by WorkflowMixin: a copied workflow step resumes its workflow."""
+
+    def step_cancelled(self, cursor: Any, job_id: uuid.UUID) -> None:
+        """Overridden by WorkflowMixin: a cancelled workflow step ends its workflow."""
+
     def cancel_job(self, job_id: Any) -> bool:
         """Cancel a pending job (and, transitively, its pending dependents); False otherwise."""
         jid = as_uuid(job_id)
@@ -89,6 +98,7 @@ class OperationsMixin(QueueBase):
             if not d.cancel_pending(cursor, jid, now, "cancelled"):
                 return False
             d.cancel_dependents(cursor, [jid], now, f"dependency cancelled: {jid}")
+            self.step_cancelled(cursor, jid)  # a workflow step: its workflow ends cancelled
         return True
 
     def cancel_running_job(self, job_id: Any) -> bool:
@@ -116,7 +126,9 @@ class OperationsMixin(QueueBase):
         with transaction.atomic(using=self.using), d.cursor() as cursor:
             if not d.delete_dead_letter(cursor, did):  # just retried by someone else
                 raise JobNotFound(f"dead letter {dead_id} does not exist")
-            job_id, _ = copy.write(self)
+            job_id, created = copy.write(self)
+            if created:  # a workflow step: resume the workflow
+                self.resume_step(cursor, job_id, letter["original_job_id"])
         return job_id
 
     def _copy_of(self, call: dict[str, Any], source_id: uuid.UUID) -> _Copy:
@@ -126,6 +138,17 @@ class OperationsMixin(QueueBase):
         kept = (self.job_model.objects.using(self.using).filter(id=source_id)
                 .values(*_JOB_ONLY_FIELDS).first())
         return _Copy(call, kept, registry.find(call["task_name"]))
+
+    def copy_job(self, job_id: uuid.UUID, *, scheduled_at: datetime | None = None
+                 ) -> uuid.UUID | None:
+        """A fresh pending copy of job `job_id` with every option it had (scheduled at
+        `scheduled_at`, else now); None when that job does not exist."""
+        source = (self.job_model.objects.using(self.using).filter(id=job_id)
+                  .values(*_CALL_FIELDS).first())
+        if source is None:
+            return None
+        new, _ = self._copy_of(source, job_id).write(self, scheduled_at=scheduled_at)
+        return new
 
     def delete_dead(self, dead_id: Any) -> bool:
         did = as_uuid(dead_id)
@@ -145,21 +168,31 @@ class OperationsMixin(QueueBase):
         if jid is None or source is None:
             raise JobNotFound(f"job {job_id} does not exist")
         copy = self._copy_of(source, jid)
-        with transaction.atomic(using=self.using):
+        with transaction.atomic(using=self.using), self.dialect.cursor() as cursor:
             new, created = copy.write(self)
             if not created:
                 return self.handle(new, created=False)
             self.replay_model.objects.using(self.using).create(
                 original_job_id=jid, replay_job_id=new, replayed_at=timezone.now())
+            self.resume_step(cursor, new, jid)
         return self.handle(new)
 
     def purge_completed(self, older_than: float = 86400) -> int:
         """Delete completed jobs finished more than `older_than` seconds ago, with their
         errors, logs, metrics, dependency links and replay history."""
         cutoff = timezone.now() - timedelta(seconds=_seconds("older_than", older_than))
+        self._purge_workflows(cutoff, WorkflowStatus.COMPLETE, WorkflowStatus.CANCELLED)
         return self.purge_jobs(
             self.job_model.objects.using(self.using)
             .finished_before(cutoff, JobStatus.COMPLETE).values_list("id", flat=True))
+
+    def _purge_workflows(self, cutoff: Any, *statuses: WorkflowStatus) -> None:
+        """Workflow rows that ended before `cutoff` (their steps go as jobs do; a step left
+        behind is a plain job once its workflow row is gone)."""
+        from taskito.models import Workflow
+
+        Workflow.objects.using(self.using).filter(
+            status__in=statuses, finished_at__lt=cutoff).delete()
 
     def purge_dead(self, older_than: float = 86400) -> int:
         """Delete dead letters (and dead jobs) that failed more than `older_than` seconds ago;
@@ -175,6 +208,7 @@ class OperationsMixin(QueueBase):
             deleted += letters.filter(id__in=ids).delete()[0]
         self.purge_jobs(self.job_model.objects.using(self.using)
                         .finished_before(cutoff, JobStatus.DEAD).values_list("id", flat=True))
+        self._purge_workflows(cutoff, WorkflowStatus.FAILED)
         return deleted
 
     def purge_jobs(self, ids_query: Iterable[Any]) -> int:

@@ -14,6 +14,7 @@ from taskito.registry import PeriodicSpec, build_spec, registry
 from taskito.serialization import dumps
 from taskito.task import Task
 from taskito.twins import async_twin
+from taskito.workflow_queue import WorkflowMixin
 
 if TYPE_CHECKING:
     from taskito.testing import TestMode
@@ -22,7 +23,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-class Queue(EnqueueMixin, InspectionMixin, OperationsMixin):
+class Queue(WorkflowMixin, EnqueueMixin, InspectionMixin, OperationsMixin):
     """A queue over one database alias. Defaults come from keyword arguments, else from the
     TASKITO setting (read when first needed, never at import time)."""
 
@@ -106,6 +107,9 @@ class Queue(EnqueueMixin, InspectionMixin, OperationsMixin):
     apause = async_twin(OperationsMixin.pause)
     aresume = async_twin(OperationsMixin.resume)
     apaused_queues = async_twin(OperationsMixin.paused_queues)
+    aapply_workflow = async_twin(WorkflowMixin.apply_workflow)
+    aget_workflow = async_twin(WorkflowMixin.get_workflow)
+    acancel_workflow = async_twin(WorkflowMixin.cancel_workflow)
 
 
 #: The default queue, configured by the TASKITO setting.

@@ -72,3 +72,20 @@ STATS_KEYS: dict[JobStatus, str] = {
 def can_move(current: JobStatus, new: JobStatus) -> bool:
     """True when `new` may follow `current`."""
     return new in TRANSITIONS[current]
+
+
+class WorkflowStatus(IntEnum):
+    """Stored status of a workflow; `pending` and `running` are told apart from its steps."""
+
+    ACTIVE = 0
+    COMPLETE = 2
+    FAILED = 3
+    CANCELLED = 5
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+WORKFLOW_CHOICES = [(s.value, s.label) for s in WorkflowStatus]
+WORKFLOW_LABELS = ("pending", "running", "complete", "failed", "cancelled")

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from taskito.registry import TaskSpec
 from taskito.result import JobResult
 from taskito.twins import async_twin
+from taskito.workflows import Signature
 
 if TYPE_CHECKING:
     from taskito.queue import Queue
@@ -45,6 +46,14 @@ class Task[**P, R]:
         """Enqueue with per-call options (priority, delay, eta, queue, max_retries, timeout,
         unique_key, depends_on, result_ttl, expires, metadata)."""
         return self.queue.enqueue(self.name, args, kwargs, **options)
+
+    def s(self, *args: Any, **kwargs: Any) -> Signature:
+        """A signature for a workflow step; it receives its parent's result first."""
+        return Signature(self.name, args, kwargs, queue_obj=self.queue)
+
+    def si(self, *args: Any, **kwargs: Any) -> Signature:
+        """An immutable signature: it ignores its parent's result."""
+        return Signature(self.name, args, kwargs, immutable=True, queue_obj=self.queue)
 
     def map(self, args_list: Iterable[Iterable[Any]], **options: Any) -> list[JobResult]:
         """Enqueue one job per argument tuple, all in one transaction."""

@@ -8,3 +8,9 @@ from taskito import queue
 @queue.task()
 def noop() -> None:
     return None
+
+
+@queue.task()
+def collect(values: list[None]) -> int:
+    """A chord's body: how many results it got."""
+    return len(values)

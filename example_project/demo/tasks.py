@@ -26,3 +26,16 @@ def resize_image(name: str, steps: int = 10) -> dict:
                                     partial={"tiles_done": i + 1, "tiles": steps})
         current_job.log(f"step {i + 1}/{steps}")
     return {"name": name, "size": [800, 600]}
+
+
+@queue.task()
+def word_count(text: str) -> int:
+    """One member of the fan-out: count the words of one document."""
+    time.sleep(0.1)  # pretend work
+    return len(text.split())
+
+
+@queue.task()
+def total_words(counts: list[int]) -> dict:
+    """The chord's body: gets every member's count, in order, once all are done."""
+    return {"documents": len(counts), "words": sum(counts), "per_document": counts}

@@ -11,4 +11,5 @@ urlpatterns = [
     path("queue/", views.queue_summary, name="queue"),
     path("start/resize/", views.start_resize, name="start-resize"),
     path("start/failing/", views.start_failing, name="start-failing"),
+    path("start/fan-out/", views.start_fan_out, name="start-fan-out"),
 ]

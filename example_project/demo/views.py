@@ -9,14 +9,17 @@ from django.shortcuts import redirect, render
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_POST
 
-from taskito import queue
+from taskito import chord, queue
 from taskito.contrib.sse import progress_url
 
-from .tasks import always_fails, resize_image
+from .tasks import always_fails, resize_image, total_words, word_count
 
 # The id of the last job this visitor started, in their session: the page hands the
 # progress token of that job, and of no other, to its browser.
 SESSION_JOB = "demo_job_id"
+SESSION_WORKFLOW = "demo_workflow_id"
+DOCUMENTS = ["the quick brown fox", "jumps over", "the lazy dog", "and runs away",
+             "into the dark forest where nobody follows"]
 
 
 @require_GET
@@ -27,6 +30,12 @@ def index(request: HttpRequest) -> HttpResponse:
     if job is not None:
         # with the partial results: the resize task reports the tiles it has done
         context.update(job=job, progress_url=progress_url(job.id) + "&partial=1")
+    workflow_id = request.session.get(SESSION_WORKFLOW)
+    workflow = queue.get_workflow(workflow_id) if workflow_id else None
+    if workflow is not None:
+        steps = workflow.jobs
+        context.update(workflow=workflow.to_dict(), steps_done=sum(
+            1 for job in steps if job.status == "complete"), steps_total=len(steps))
     return render(request, "demo/index.html", context)
 
 
@@ -40,6 +49,16 @@ def queue_summary(request: HttpRequest) -> HttpResponse:
 @require_POST
 def start_resize(request: HttpRequest) -> HttpResponseRedirect:
     return start(request, resize_image.delay("photo.jpg").id)
+
+
+@require_POST
+def start_fan_out(request: HttpRequest) -> HttpResponseRedirect:
+    """Fan out and collect: one word_count job per document side by side, then total_words
+    with the list of their results. Every step is written now, in this request's
+    transaction; the workers advance it, nothing here waits."""
+    workflow = chord([word_count.s(text) for text in DOCUMENTS], total_words.s()).apply_async()
+    request.session[SESSION_WORKFLOW] = str(workflow.id)
+    return redirect("demo:index")
 
 
 @require_POST

@@ -61,7 +61,7 @@ class JobAdmin(ReadOnlyAdmin):
         "timeout_ms", "soft_timeout_ms", "result_ttl", "arguments", "keyword_arguments",
         "result_display", "partial_result_display", "error_display", "metadata_display",
         "error_history", "logs",
-        "dependencies", "replay_history",
+        "dependencies", "replay_history", "workflow",
     )
     fieldsets = (
         (None, {"fields": ("id", "task_name", "queue", "status_badge", "progress_bar",
@@ -76,6 +76,7 @@ class JobAdmin(ReadOnlyAdmin):
         (_("Error history"), {"fields": ("error_history",)}),
         (_("Logs"), {"fields": ("logs",)}),
         (_("Dependencies"), {"fields": ("dependencies",)}),
+        (_("Workflow"), {"fields": ("workflow",)}),
         (_("Replay history"), {"fields": ("replay_history",)}),
     )
 
@@ -215,6 +216,18 @@ class JobAdmin(ReadOnlyAdmin):
                       .values_list("job_id", "job__task_name", "job__status")[:PANEL_LIMIT])
         return self._panel("dependencies.html", upstream=_jobs(upstream),
                            downstream=_jobs(downstream))
+
+    @admin.display(description=_("workflow and its steps"))
+    def workflow(self, obj: Job) -> SafeString:
+        flow = None if obj.workflow_id is None else self.queue.get_workflow(obj.workflow_id)
+        if flow is None:
+            return self._panel("workflow.html", flow=None)
+        jobs = flow.jobs  # in step order, one per step
+        steps = [{"id": j.id, "task_name": j.task_name, "step": index, "current": j.id == obj.pk,
+                  "status": status_badge(JobStatus.parse(j.status))}
+                 for index, j in enumerate(jobs[:PANEL_LIMIT])]
+        return self._panel("workflow.html", flow=flow, status=flow.status, steps=steps,
+                           more=len(jobs) > PANEL_LIMIT)
 
     @admin.display(description=_("replays"))
     def replay_history(self, obj: Job) -> SafeString:

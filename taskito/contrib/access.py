@@ -28,6 +28,8 @@ PERMISSIONS: dict[str, str] = {
     "job_cancel": "taskito.change_job",  # the admin's "Cancel selected jobs"
     "dead_letters": VIEW_DEAD_LETTER,
     "dead_letter_retry": "taskito.change_deadletter",  # "Retry selected dead letters"
+    "workflow": VIEW_JOB,  # a workflow is its steps: reading it is reading jobs
+    "workflow_progress": VIEW_JOB,
     "health": VIEW_JOB,
     "readiness": VIEW_JOB,
 }

@@ -47,6 +47,8 @@ ROUTES: dict[str, tuple[str, str]] = {
     "job_cancel": ("POST", "/jobs/{job_id}/cancel"),
     "dead_letters": ("GET", "/dead-letters"),
     "dead_letter_retry": ("POST", "/dead-letters/{dead_id}/retry"),
+    "workflow": ("GET", "/workflows/{workflow_id}"),
+    "workflow_progress": ("GET", "/workflows/{workflow_id}/progress"),
     "health": ("GET", "/health"),
     "readiness": ("GET", "/readiness"),
 }
@@ -221,6 +223,14 @@ def get_job(queue: Queue, job_id: str) -> dict[str, Any]:
     return job_dict(_job_row(queue, job_id))
 
 
+def get_workflow(queue: Queue, workflow_id: str) -> dict[str, Any]:
+    """`{id, status, steps: [{job_id, task_name, status}], result}`; 404 for an unknown id."""
+    found = queue.get_workflow(workflow_id)  # a malformed id is simply not found
+    if found is None:
+        raise not_found("workflow", workflow_id)
+    return found.to_dict()
+
+
 def job_errors(queue: Queue, job_id: str) -> list[dict[str, Any]]:
     _job_row(queue, job_id)
     return queue.job_errors(job_id)
@@ -304,6 +314,34 @@ def first_progress_state(queue: Queue, job_id: str, partial: bool = False) -> di
 def event_is_terminal(event: Mapping[str, Any]) -> bool:
     """Whether a progress event's status is final (the stream ends after it)."""
     return JobStatus.parse(event["status"]) in TERMINAL
+
+
+#: seconds of silence after which a progress stream sends a comment line
+KEEP_ALIVE = 15.0
+#: the statuses a workflow's progress stream ends on
+WORKFLOW_FINAL = frozenset({"complete", "failed", "cancelled"})
+
+
+def workflow_progress_state(queue: Queue, workflow_id: str) -> dict[str, Any] | None:
+    """A workflow's progress event: {"status", "progress"} where progress is the share of
+    its steps that have finished (0..100); None for an unknown workflow."""
+    found = queue.workflow_progress(workflow_id)
+    if found is None:
+        return None
+    share = 100 * found["finished"] // found["steps"] if found["steps"] else 0
+    return {"status": found["status"], "progress": share}
+
+
+def first_workflow_progress_state(queue: Queue, workflow_id: str) -> dict[str, Any]:
+    """The event a workflow's stream starts with; 404 before streaming for an unknown one."""
+    state = workflow_progress_state(queue, workflow_id)
+    if state is None:
+        raise not_found("workflow", workflow_id)
+    return state
+
+
+def workflow_event_is_terminal(event: Mapping[str, Any]) -> bool:
+    return event["status"] in WORKFLOW_FINAL
 
 
 def cancel_job(queue: Queue, job_id: str) -> dict[str, bool]:

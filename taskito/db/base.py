@@ -336,6 +336,81 @@ class Dialect:
         """Mark up to `limit` ready jobs running for this attempt; their CLAIM_COLUMNS rows."""
         raise NotImplementedError
 
+    # -- workflows -------------------------------------------------------------------------
+    def insert_workflow(self, cursor: Any, workflow_id: uuid.UUID, graph: str, waiting: int,
+                        at: datetime, rows: Sequence[Sequence[Any]]) -> None:
+        """The workflow row and its steps (values in WORKFLOW_JOB_COLUMNS order)."""
+        cursor.execute(q.INSERT_WORKFLOW, [self.uid(workflow_id), graph, waiting, self.dt(at)])
+        cursor.executemany(q.INSERT_WORKFLOW_JOB, rows)
+        self.notify_new_jobs(cursor)
+
+    def workflow_graph(self, cursor: Any, workflow_id: uuid.UUID) -> str | None:
+        cursor.execute(q.WORKFLOW_GRAPH, [self.uid(workflow_id)])
+        row = cursor.fetchone()
+        return None if row is None else str(row[0])
+
+    def step_parents_done(self, cursor: Any, workflow_id: uuid.UUID,
+                          counts: Sequence[tuple[int, int]]) -> None:
+        """Lower the waiting count of steps (step, parents just completed); locks them."""
+        wid = self.uid(workflow_id)
+        cursor.executemany(q.STEP_PARENTS_DONE, [(n, wid, step, n) for step, n in counts])
+
+    def ready_steps(self, cursor: Any, workflow_id: uuid.UUID, steps: Sequence[int],
+                    waiting_at: datetime) -> list[tuple[uuid.UUID, int, str]]:
+        """(id, step, args JSON) of those steps that wait on no parent any more and are not
+        released yet."""
+        marks = ", ".join(["%s"] * len(steps))
+        cursor.execute(q.READY_STEPS.format(marks=marks),
+                       [self.uid(workflow_id), self.dt(waiting_at), *steps])
+        return [(self.to_uuid(r[0]), int(r[1]), str(r[2])) for r in cursor.fetchall()]
+
+    def step_results(self, cursor: Any, workflow_id: uuid.UUID,
+                     steps: Sequence[int]) -> dict[int, str | None]:
+        """Result JSON of the completed steps among `steps`."""
+        marks = ", ".join(["%s"] * len(steps))
+        cursor.execute(q.STEP_RESULTS.format(marks=marks), [self.uid(workflow_id), *steps])
+        return {int(r[0]): r[1] for r in cursor.fetchall()}
+
+    def release_steps(self, cursor: Any, items: Sequence[tuple[uuid.UUID, str, datetime]]
+                      ) -> None:
+        """Make waiting steps claimable: (id, args JSON with the parents' results, when)."""
+        cursor.executemany(q.RELEASE_STEP, [(args, self.dt(at), self.uid(i))
+                                            for i, args, at in items])
+        self.notify_new_jobs(cursor)
+
+    def pending_steps(self, cursor: Any, workflow_id: uuid.UUID,
+                      steps: Sequence[int]) -> list[uuid.UUID]:
+        marks = ", ".join(["%s"] * len(steps))
+        cursor.execute(q.PENDING_STEPS.format(marks=marks), [self.uid(workflow_id), *steps])
+        return [self.to_uuid(r[0]) for r in cursor.fetchall()]
+
+    def cancel_steps(self, cursor: Any, ids: Sequence[uuid.UUID], at: datetime,
+                     reason: str) -> None:
+        if ids:
+            stamp = self.dt(at)
+            cursor.executemany(q.CANCEL_PENDING, [(stamp, reason, self.uid(i)) for i in ids])
+            self.notify_finished(cursor, ids)
+
+    def exits_done(self, cursor: Any, workflow_id: uuid.UUID, count: int, at: datetime) -> None:
+        """`count` last steps completed: the workflow is complete when none is left."""
+        cursor.execute(q.EXITS_DONE, [count, self.dt(at), count, count,
+                                      self.uid(workflow_id)])
+
+    def end_workflow(self, cursor: Any, workflow_id: uuid.UUID, status: int,
+                     at: datetime) -> bool:
+        """An active workflow to failed or cancelled; False when it was not active."""
+        cursor.execute(q.END_WORKFLOW, [self.dt(at), status, self.uid(workflow_id)])
+        return bool(cursor.rowcount == 1)
+
+    def reopen_workflow(self, cursor: Any, workflow_id: uuid.UUID) -> bool:
+        cursor.execute(q.REOPEN_WORKFLOW, [self.uid(workflow_id)])
+        return bool(cursor.rowcount == 1)
+
+    def set_step(self, cursor: Any, job_id: uuid.UUID, workflow_id: uuid.UUID, step: int,
+                 waiting: int) -> None:
+        """Make a copied job (a resumed step) that step of the workflow."""
+        cursor.execute(q.SET_STEP, [self.uid(workflow_id), step, waiting, self.uid(job_id)])
+
     # -- liveness --------------------------------------------------------------------------
     def heartbeat(self, worker_id: str, hostname: str, pid: int, queues: str,
                   concurrency: int, started_at: datetime, now: datetime) -> None:

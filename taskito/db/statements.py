@@ -23,6 +23,7 @@ WORKER = "taskito_worker"
 LEASE = "taskito_lease"
 THROTTLE = "taskito_throttle"
 PERIODIC = "taskito_periodic_task"
+WORKFLOW = "taskito_workflow"
 
 PENDING = int(JobStatus.PENDING)
 RUNNING = int(JobStatus.RUNNING)
@@ -39,8 +40,9 @@ INSERT_COLUMNS = (
 METRIC_COLUMNS = ("job_id", "task_name", "queue", "succeeded", "wall_time_ms", "recorded_at")
 CLAIM_COLUMNS = (
     "id", "task_name", "queue", "args", "kwargs", "priority", "scheduled_at", "attempts",
-    "retry_count", "max_retries", "timeout_ms", "soft_timeout_ms",
+    "retry_count", "max_retries", "timeout_ms", "soft_timeout_ms", "workflow_id", "workflow_step",
 )
+WORKFLOW_JOB_COLUMNS = (*INSERT_COLUMNS, "workflow_id", "workflow_step", "workflow_waiting")
 
 Move = tuple[JobStatus, JobStatus]
 
@@ -166,6 +168,46 @@ DEFER = _b("defer", (
 EXPIRED_BY_OWN_TTL = _b("expired_by_own_ttl", (
     f"SELECT id FROM {JOB} WHERE status IN ({{marks}}) AND result_ttl IS NOT NULL "
     f"AND completed_at IS NOT NULL AND {{ttl_end}} < %s LIMIT %s"))
+
+# -- workflows (chain, group, chord) ---------------------------------------------------------
+# All portable (no RETURNING, no upsert). A waiting step is a pending job scheduled at the
+# far-future WAITING time, so the claim never sees it; `workflow_waiting` counts its parents
+# that have not completed, and the UPDATE that lowers it also locks the row, so two workers
+# finishing the last two parents at once cannot both miss (or both make) the release.
+INSERT_WORKFLOW = _b("insert_workflow", (
+    f"INSERT INTO {WORKFLOW} (id, status, graph, waiting, created_at, finished_at) "
+    f"VALUES (%s, 0, %s, %s, %s, NULL)"))
+INSERT_WORKFLOW_JOB = _b("insert_workflow_job", (
+    f"INSERT INTO {JOB} ({', '.join(WORKFLOW_JOB_COLUMNS)}) "
+    f"VALUES ({', '.join(['%s'] * len(WORKFLOW_JOB_COLUMNS))})"))
+WORKFLOW_GRAPH = _b("workflow_graph", f"SELECT graph FROM {WORKFLOW} WHERE id = %s")
+STEP_PARENTS_DONE = _b("step_parents_done", (
+    f"UPDATE {JOB} SET workflow_waiting = workflow_waiting - %s WHERE workflow_id = %s "
+    f"AND workflow_step = %s AND status = {PENDING} AND workflow_waiting >= %s"))
+READY_STEPS = _b("ready_steps", (
+    f"SELECT id, workflow_step, args FROM {JOB} WHERE workflow_id = %s "
+    f"AND status = {PENDING} AND workflow_waiting = 0 AND scheduled_at >= %s "
+    f"AND workflow_step IN ({{marks}})"))
+STEP_RESULTS = _b("step_results", (
+    f"SELECT workflow_step, result FROM {JOB} WHERE workflow_id = %s "
+    f"AND status = {COMPLETE} AND workflow_step IN ({{marks}})"))
+RELEASE_STEP = _b("release_step", (
+    f"UPDATE {JOB} SET args = %s, scheduled_at = %s WHERE id = %s AND status = {PENDING}"))
+PENDING_STEPS = _b("pending_steps", (
+    f"SELECT id FROM {JOB} WHERE workflow_id = %s AND status = {PENDING} "
+    f"AND workflow_step IN ({{marks}})"))
+# finished_at before status and waiting: MySQL assigns left to right with the new values.
+EXITS_DONE = _b("exits_done", (
+    f"UPDATE {WORKFLOW} SET finished_at = CASE WHEN waiting <= %s AND status = 0 THEN %s "
+    f"ELSE finished_at END, status = CASE WHEN waiting <= %s AND status = 0 THEN 2 "
+    f"ELSE status END, waiting = waiting - %s WHERE id = %s"))
+END_WORKFLOW = _b("end_workflow", (
+    f"UPDATE {WORKFLOW} SET finished_at = %s, status = %s WHERE id = %s AND status = 0"))
+REOPEN_WORKFLOW = _b("reopen_workflow", (
+    f"UPDATE {WORKFLOW} SET finished_at = NULL, status = 0 WHERE id = %s AND status <> 2"))
+SET_STEP = _b("set_step", (
+    f"UPDATE {JOB} SET workflow_id = %s, workflow_step = %s, workflow_waiting = %s "
+    f"WHERE id = %s"))
 
 # -- liveness ------------------------------------------------------------------------------
 HEARTBEAT = _b("heartbeat", (

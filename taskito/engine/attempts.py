@@ -21,6 +21,7 @@ from taskito.conf import taskito_settings
 from taskito.engine.base import EngineBase
 from taskito.engine.jobs import ClaimedJob, Outcome, OutcomeKind
 from taskito.engine.throttles import release_slots
+from taskito.engine.workflows import advance as advance_workflows
 from taskito.exceptions import ConfigurationError, TaskFailedError
 from taskito.ids import new_id
 from taskito.registry import registry
@@ -96,6 +97,9 @@ class AttemptsMixin(EngineBase):
             for o in ended:
                 verb = "failed" if o.kind == "dead" else "cancelled"
                 d.cancel_dependents(cursor, [o.job.id], now, f"dependency {verb}: {o.job.id}")
+            flows = [o for o in applied if o.job.workflow_id is not None]
+            if flows:  # only steps of a workflow pay for this (see engine.workflows)
+                advance_workflows(d, cursor, flows, now)
             release_slots(d, [o.job.task_name for o in applied])
             d.insert_metrics(cursor, [(d.uid(o.job.id), o.job.task_name, o.job.queue,
                                        o.kind == "complete", o.wall_ms, at) for o in applied])

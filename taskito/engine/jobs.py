@@ -28,13 +28,17 @@ class ClaimedJob:
     timeout_ms: int | None
     soft_timeout_ms: int | None
     token: str
+    workflow_id: uuid.UUID | None = None
+    workflow_step: int | None = None
 
     @classmethod
     def from_row(cls, row: Sequence[Any], token: str,
                  to_uuid: Callable[[Any], uuid.UUID]) -> ClaimedJob:
         """From a row of `db.statements.CLAIM_COLUMNS`."""
+        flow = row[12] if len(row) > 12 else None
         return cls(to_uuid(row[0]), row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8],
-                   row[9], row[10], row[11], token)
+                   row[9], row[10], row[11], token,
+                   None if flow is None else to_uuid(flow), row[13] if flow is not None else None)
 
 
 @dataclass(slots=True)

@@ -307,3 +307,17 @@ def test_long_histories_are_cut_with_a_link_to_the_rest(superuser_client, worker
     assert f"{changelist_url('tasklog')}?job={job.id}" in html
     response = superuser_client.get(changelist_url("tasklog"), {"job": str(job.id)})
     assert len(response.context["cl"].result_list) == 5
+
+
+def test_job_page_of_a_workflow_step_links_its_workflow_and_steps(superuser_client, worker):
+    from taskito import chain
+
+    flow = chain(tasks.add.s(1, 2), tasks.add.s(3)).apply_async()
+    worker.run_once()
+    first, second = flow.refresh().jobs
+    html = superuser_client.get(change_url("job", second.id)).content.decode()
+    assert str(flow.id) in html and "running" in html
+    assert change_url("job", first.id) in html and change_url("job", second.id) in html
+    assert "this job" in html
+    plain = superuser_client.get(change_url("job", tasks.noop.delay().id)).content.decode()
+    assert "Not a workflow step." in plain

@@ -9,13 +9,15 @@ from typing import Any
 
 import pytest
 
+from taskito import chain
 from taskito.contrib.endpoints import ROUTES
 from tests.api.conftest import PREFIX, dead_letter_id
+from tests.testapp import tasks
 
 pytestmark = pytest.mark.django_db(transaction=True)  # FastAPI's threads need committed rows
 
 #: compared on its own below: the progress stream answers server-sent events, not JSON
-NOT_COMPARED = {"job_progress"}
+NOT_COMPARED = {"job_progress", "workflow_progress"}
 
 
 def route_of(method: str, path: str) -> str:
@@ -40,6 +42,7 @@ def test_drf_and_fastapi_answer_alike(api, fastapi_client, make_jobs, queue):
         return drf.status_code, drf.json()
 
     missing, dead_first = uuid.uuid4(), dead_letter_id(queue, first.dead)
+    flow = chain(tasks.add.s(1, 2), tasks.mul.s(2)).apply_async()
     reads = [
         "/stats", "/stats/queues", "/jobs", "/jobs?limit=2&offset=1",
         "/jobs?status=complete", "/jobs?queue=later&task_name=tests.testapp.tasks.add",
@@ -54,7 +57,8 @@ def test_drf_and_fastapi_answer_alike(api, fastapi_client, make_jobs, queue):
         f"/jobs/{first.pending.id}/result?timeout=301",
         f"/jobs/{first.pending.id}/result?timeout=abc",
         "/dead-letters", "/dead-letters?limit=1&offset=1", "/dead-letters?limit=0",
-        "/dead-letters?offset=-1", "/health", "/readiness",
+        "/dead-letters?offset=-1", "/health", "/readiness", f"/workflows/{flow.id}",
+        f"/workflows/{missing}", "/workflows/not-a-uuid",
     ]
     statuses = {path: both("get", path)[0] for path in reads}
     assert {s for s in statuses.values()} == {200, 400, 404}

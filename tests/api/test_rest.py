@@ -9,6 +9,7 @@ import pytest
 from django.test import Client, override_settings
 from django.utils import timezone
 
+from taskito import chain
 from taskito.models import Job, WorkerHeartbeat
 from tests.api.conftest import PREFIX
 from tests.testapp import tasks
@@ -79,6 +80,23 @@ def test_job_detail_and_404s(api, make_jobs):
         response = get(api, f"/jobs/{bad}")
         assert response.status_code == 404
         assert response.json() == {"detail": f"job {bad} not found"}
+
+
+def test_workflow_detail_and_404s(api, worker):
+    flow = chain(tasks.add.s(1, 2), tasks.mul.s(2)).apply_async()
+    worker.run_once()
+    body = get(api, f"/workflows/{flow.id}").json()
+    steps = flow.refresh().jobs
+    assert body == {"id": str(flow.id), "status": "running", "result": None, "steps": [
+        {"job_id": str(steps[0].id), "task_name": tasks.add.name, "status": "complete"},
+        {"job_id": str(steps[1].id), "task_name": tasks.mul.name, "status": "pending"}]}
+    worker.run_until_empty()
+    body = get(api, f"/workflows/{flow.id}").json()
+    assert (body["status"], body["result"]) == ("complete", 6)
+    for bad in (uuid.uuid4(), "not-a-uuid"):
+        response = get(api, f"/workflows/{bad}")
+        assert response.status_code == 404
+        assert response.json() == {"detail": f"workflow {bad} not found"}
 
 
 def test_job_errors_and_logs(api, make_jobs):

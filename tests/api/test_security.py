@@ -60,7 +60,7 @@ def every_url() -> list[tuple[str, str, str]]:
 
 def test_the_walk_covers_every_route():
     assert {name for name, _, _ in named_urls()} == set(ROUTES)
-    assert len(every_url()) == 28  # 13 REST routes (the stream included), the SSE include,
+    assert len(every_url()) == 32  # 15 REST routes (the streams included), the SSE include,
     # each with and without a trailing slash
 
 
@@ -186,7 +186,8 @@ def fastapi_session(queue: Any) -> Iterator[Callable[..., Any]]:
 
 
 def fastapi_urls() -> list[tuple[str, str, str]]:
-    return [(name, method, PREFIX + path.format(job_id=uuid.uuid4(), dead_id=uuid.uuid4()) + end)
+    ids = {"job_id": uuid.uuid4(), "dead_id": uuid.uuid4(), "workflow_id": uuid.uuid4()}
+    return [(name, method, PREFIX + path.format(**ids) + end)
             for name, (method, path) in ROUTES.items() for end in ("", "/")]
 
 

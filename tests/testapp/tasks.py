@@ -330,3 +330,23 @@ def with_middleware(value: Any, fail: bool = False) -> Any:
 def enqueues_add(a: int, b: int) -> int:
     """Enqueues add(a, b) and returns its result (in test mode it has run already)."""
     return add.delay(a, b).result(timeout=5)
+
+
+# -- workflows (tests/core/test_workflows.py, tests/process/test_workflows.py) -------------------
+
+@queue.task()
+def mul(a: int, b: int) -> int:
+    return a * b
+
+
+@queue.task()
+def tsum(values: list[int], extra: int = 0) -> int:
+    return sum(values) + extra
+
+
+@queue.task(max_retries=0)
+def fails_unless(path: str, value: int) -> int:
+    """Fails until the file `path` exists, then returns `value` (a step that can be fixed)."""
+    if not os.path.exists(path):
+        raise Fatal(f"{path} is missing")
+    return value

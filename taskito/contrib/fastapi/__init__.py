@@ -43,6 +43,7 @@ from taskito.contrib.fastapi.models import (
     ReadinessResponse,
     RetryResponse,
     StatsResponse,
+    WorkflowResponse,
 )
 from taskito.queue import Queue
 
@@ -55,6 +56,8 @@ __all__ = [
 
 #: seconds without a change after which a progress stream sends a `: keep-alive` comment
 KEEP_ALIVE = 15.0
+#: the routes that answer server-sent events
+STREAMS = ("job_progress", "workflow_progress")
 
 
 class EventStream(StreamingResponse):
@@ -130,9 +133,19 @@ def _sse(event_id: int, event: dict[str, Any]) -> str:
 
 async def _progress_stream(queue: Queue, job_id: str, state: dict[str, Any] | None,
                            request: Request, partial: bool) -> AsyncIterator[str]:
-    """The current state, then each change, until a terminal status, the job's removal or
-    the client's disconnection. Polls run off the event loop and hold no connection between
-    them; a client that goes away cancels the stream at its next await."""
+    """A job's stream (see `_stream`)."""
+    async for chunk in _stream(state, request, endpoints.event_is_terminal,
+                               endpoints.progress_state, queue, job_id, partial):
+        yield chunk
+
+
+async def _stream(state: dict[str, Any] | None, request: Request,
+                  is_terminal: Callable[[dict[str, Any]], bool], poll: Callable[..., Any],
+                  *args: Any) -> AsyncIterator[str]:
+    """The current state, then each change, until a terminal status, the row's removal or
+    the client's disconnection. Polls (`poll(*args)`) run off the event loop and hold no
+    connection between them; a client that goes away cancels the stream at its next
+    await."""
     interval = float(taskito_settings.SSE_POLL_INTERVAL)
     sent: dict[str, Any] | None = None
     event_id = 0
@@ -141,7 +154,7 @@ async def _progress_stream(queue: Queue, job_id: str, state: dict[str, Any] | No
         if state != sent:
             event_id += 1
             yield _sse(event_id, state)
-            if endpoints.event_is_terminal(state):
+            if is_terminal(state):
                 return
             sent, quiet_since = state, time.monotonic()
         elif time.monotonic() - quiet_since >= KEEP_ALIVE:
@@ -150,8 +163,7 @@ async def _progress_stream(queue: Queue, job_id: str, state: dict[str, Any] | No
         await anyio.sleep(interval)
         if await request.is_disconnected():  # servers that never cancel a stream (ASGI 2.4)
             return
-        state = await run_in_threadpool(_call, endpoints.progress_state, queue, job_id,
-                                        partial)
+        state = await run_in_threadpool(_call, poll, *args)
 
 
 def _params(request: Request) -> dict[str, str]:
@@ -188,7 +200,7 @@ class TaskitoRouter(APIRouter):
         endpoint, model, responses = getattr(self, f"_make_{name}")()
         # only the stream names its class: the JSON routes keep the app's default
         stream: dict[str, Any] = (
-            {"response_class": EventStream} if name == "job_progress" else {})
+            {"response_class": EventStream} if name in STREAMS else {})
         extra = {"parameters": openapi.PARAMETERS[name]} if name in openapi.PARAMETERS else None
         for at, documented in ((path, True), (path + "/", False)):
             self.add_api_route(at, endpoint, methods=[method], name=f"taskito_{name}",
@@ -217,6 +229,21 @@ class TaskitoRouter(APIRouter):
         def job(job_id: str) -> JSONResponse:
             return _run(endpoints.get_job, self.queue, job_id)
         return job, JobResponse, openapi.responses("job")
+
+    def _make_workflow(self) -> Made:
+        def workflow(workflow_id: str) -> JSONResponse:
+            return _run(endpoints.get_workflow, self.queue, workflow_id)
+        return workflow, WorkflowResponse, openapi.responses("workflow")
+
+    def _make_workflow_progress(self) -> Made:
+        def workflow_progress(request: Request, workflow_id: str) -> EventStream:
+            state = _call(endpoints.first_workflow_progress_state, self.queue, workflow_id)
+            return EventStream(_stream(state, request, endpoints.workflow_event_is_terminal,
+                                       endpoints.workflow_progress_state, self.queue,
+                                       workflow_id),
+                               headers={**PRIVATE, "Cache-Control": "private, no-cache",
+                                        "X-Accel-Buffering": "no"})
+        return workflow_progress, None, openapi.progress_stream()
 
     def _make_job_errors(self) -> Made:
         def job_errors(job_id: str) -> JSONResponse:

@@ -36,6 +36,19 @@ class JobResponse(BaseModel):
     metadata: Any
 
 
+class WorkflowStepResponse(BaseModel):
+    job_id: str
+    task_name: str
+    status: str
+
+
+class WorkflowResponse(BaseModel):
+    id: str
+    status: str
+    steps: list[WorkflowStepResponse]
+    result: Any
+
+
 class JobErrorResponse(BaseModel):
     id: int
     job_id: str

@@ -88,5 +88,18 @@ class ReadinessSerializer(serializers.Serializer):
     workers = serializers.IntegerField(allow_null=True)
 
 
+class WorkflowStepSerializer(serializers.Serializer):
+    job_id = serializers.UUIDField()
+    task_name = serializers.CharField()
+    status = serializers.CharField()
+
+
+class WorkflowSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.CharField()
+    steps = WorkflowStepSerializer(many=True)
+    result = serializers.JSONField(allow_null=True)
+
+
 class DetailSerializer(serializers.Serializer):
     detail = serializers.CharField()

@@ -23,6 +23,9 @@ routes = [
     path("dead-letters", views.DeadLetterListView.as_view(), name="dead_letters"),
     path("dead-letters/<str:dead_id>/retry", views.DeadLetterRetryView.as_view(),
          name="dead_letter_retry"),
+    path("workflows/<str:workflow_id>", views.WorkflowDetailView.as_view(), name="workflow"),
+    path("workflows/<str:workflow_id>/progress", views.workflow_progress,
+         name="workflow_progress"),
     path("health", views.HealthView.as_view(), name="health"),
     path("readiness", views.ReadinessView.as_view(), name="readiness"),
 ]

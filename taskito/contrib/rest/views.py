@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework.permissions import BasePermission
@@ -15,11 +19,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from taskito import queue as default_queue
+from taskito.conf import taskito_settings
 from taskito.contrib import endpoints
-from taskito.contrib.endpoints import ApiError
+from taskito.contrib.endpoints import KEEP_ALIVE, ApiError
 from taskito.contrib.rest import serializers as s
 from taskito.contrib.rest.permissions import permission_classes
-from taskito.contrib.rest.schema import documented
+from taskito.contrib.rest.schema import documented, stream_response
 from taskito.queue import Queue
 
 
@@ -84,6 +89,14 @@ class JobDetailView(TaskitoAPIView):
     @documented(s.JobSerializer, not_found=True)
     def get(self, request: Request, job_id: str) -> Response:
         return Response(endpoints.get_job(self.queue, job_id))
+
+
+class WorkflowDetailView(TaskitoAPIView):
+    route = "workflow"
+
+    @documented(s.WorkflowSerializer, not_found=True)
+    def get(self, request: Request, workflow_id: str) -> Response:
+        return Response(endpoints.get_workflow(self.queue, workflow_id))
 
 
 class JobErrorsView(TaskitoAPIView):
@@ -231,3 +244,66 @@ def describe[V](view: V, schema: type[APIView]) -> V:
 
 
 describe(job_result, JobResultSchema)
+
+
+@csrf_exempt
+@never_atomic
+async def workflow_progress(request: HttpRequest,
+                            workflow_id: str) -> HttpResponse | StreamingHttpResponse:
+    """GET /workflows/{id}/progress: the workflow's {"status", "progress"} (the share of its
+    steps that have finished) as server-sent events, the current state first, then each
+    change, until it ends. A plain async view that polls every SSE_POLL_INTERVAL from a pool
+    thread: its cost follows the open streams, and it holds no connection in between (it
+    needs no django-eventstream)."""
+    gate = JobResultGate(route="workflow_progress")
+    refusal = await sync_to_async(gate.refusal)(request)
+    if refusal is not None:
+        return refusal
+    if request.method != "GET":
+        return private(JsonResponse({"detail": f'Method "{request.method}" not allowed.'},
+                                    status=405, headers={"Allow": "GET"}))
+    try:
+        state = await endpoints.off_loop(endpoints.first_workflow_progress_state, gate.queue,
+                                         workflow_id)
+    except ApiError as exc:
+        return private(json_error(exc))
+    response = StreamingHttpResponse(_workflow_events(gate.queue, workflow_id, state),
+                                     content_type="text/event-stream")
+    response["X-Accel-Buffering"] = "no"
+    patch_cache_control(response, private=True, no_cache=True)
+    patch_vary_headers(response, ("Cookie", "Authorization"))
+    return response
+
+
+async def _workflow_events(queue: Queue, workflow_id: str,
+                           state: dict[str, Any] | None) -> AsyncIterator[str]:
+    interval = float(taskito_settings.SSE_POLL_INTERVAL)
+    sent: dict[str, Any] | None = None
+    event_id = 0
+    quiet_since = time.monotonic()
+    while state is not None:
+        if state != sent:
+            event_id += 1
+            yield f"id: {event_id}\ndata: {json.dumps(state)}\n\n"
+            if endpoints.workflow_event_is_terminal(state):
+                return
+            sent, quiet_since = state, time.monotonic()
+        elif time.monotonic() - quiet_since >= KEEP_ALIVE:
+            yield ": keep-alive\n\n"  # keeps proxies from closing an idle connection
+            quiet_since = time.monotonic()
+        await asyncio.sleep(interval)
+        state = await endpoints.off_loop(endpoints.workflow_progress_state, queue, workflow_id)
+
+
+# Never routed to: describes the async view to OpenAPI generators (which see DRF classes).
+class WorkflowProgressSchema(TaskitoAPIView):
+    """The workflow's {"status", "progress"} as server-sent events until it ends."""
+
+    route = "workflow_progress"
+
+    @documented(None, not_found=True, extra={(200, "text/event-stream"): stream_response()})
+    def get(self, request: Request, workflow_id: str) -> Response:
+        raise NotImplementedError  # pragma: no cover
+
+
+describe(workflow_progress, WorkflowProgressSchema)
