@@ -50,7 +50,24 @@ class WorkflowMixin(EnqueueMixin):
             d.insert_workflow(cursor, workflow_id, graph.to_json(), len(graph.exits), now, rows)
             if signals.job_enqueued.has_listeners():
                 transaction.on_commit(lambda: self._announce(names), using=self.using)
+        if self.test_mode_state is not None:
+            self._run_here(self.test_mode_state, workflow_id)
         return WorkflowResult(self, workflow_id)
+
+    def _run_here(self, state: Any, workflow_id: uuid.UUID) -> None:
+        """Under `queue.test_mode()`: run the workflow's steps in this thread as they become
+        ready (each finish releases the next, as in a worker), until none is left."""
+        ready = (self.job_model.objects.using(self.using)
+                 .filter(workflow_id=workflow_id, status=JobStatus.PENDING,
+                         scheduled_at__lt=WAITING)
+                 .order_by("workflow_step", "id").values_list("id", flat=True))
+        ran: set[uuid.UUID] = set()
+        while True:
+            ids = [job_id for job_id in ready.all() if job_id not in ran]  # a fresh read
+            if not ids:
+                return
+            ran.update(ids)
+            state.run(ids)
 
     def _step_rows(self, graph: Graph, workflow_id: uuid.UUID, now: datetime
                    ) -> tuple[list[tuple[Any, ...]], list[tuple[uuid.UUID, str, str]]]:

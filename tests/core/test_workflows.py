@@ -268,3 +268,24 @@ def test_purge_completed_takes_finished_workflows_with_their_steps(worker, queue
     worker.run_until_empty()
     assert queue.purge_completed(older_than=0) == 2
     assert queue.get_workflow(wf.id) is None
+
+
+def test_test_mode_runs_every_step_at_once():
+    with tasks.queue.test_mode() as ran:
+        wf = chain(tasks.add.s(1, 2), tasks.add.s(10), tasks.mul.s(3)).apply_async()
+        assert wf.status == "complete" and wf.result(timeout=1) == 39
+        body = chord([tasks.add.s(i, i) for i in range(3)], tasks.tsum.s()).apply_async()
+        assert body.result(timeout=1) == 6
+    assert [job.task_name for job in ran[:3]] == [tasks.add.name, tasks.add.name,
+                                                    tasks.mul.name]
+    assert len(ran) == 3 + 4
+
+
+def test_test_mode_propagates_a_dead_step_and_cancels_the_rest(tmp_path: Path):
+    flag = tmp_path / "never"
+    with tasks.queue.test_mode(propagate_errors=True), pytest.raises(Exception,
+                                                                       match="is missing"):
+        chain(tasks.fails_unless.si(str(flag), 1), tasks.add.s(1)).apply_async()
+    wf = WorkflowResult(tasks.queue, Workflow.objects.get().id)
+    assert wf.status == "failed"
+    assert _statuses(wf) == ["dead", "cancelled"]
