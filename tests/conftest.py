@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,9 @@ from taskito.runtime.worker import Worker
 from tests.testapp import tasks
 
 ROOT = Path(__file__).resolve().parent.parent
+#: an id that no job or dead letter has; fixed, so that test ids built from it are the same on
+#: every collection (`--lf`, re-running one test by id, parallel runners)
+UNKNOWN_ID = uuid.UUID("0190f1e5-0000-7000-8000-00000000dead")
 
 
 @pytest.fixture

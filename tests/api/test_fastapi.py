@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,6 +12,7 @@ import pytest
 
 from taskito.engine import Outcome
 from tests.api.conftest import PREFIX
+from tests.conftest import UNKNOWN_ID
 from tests.testapp import tasks
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -179,7 +179,7 @@ def test_progress_of_a_dead_job_is_one_event(fastapi_client, dead_job, fast_stre
             {"status": "dead", "progress": 0}]
 
 
-@pytest.mark.parametrize("job_id", [str(uuid.uuid4()), "not-a-uuid"])
+@pytest.mark.parametrize("job_id", [str(UNKNOWN_ID), "not-a-uuid"])
 def test_progress_of_an_unknown_job_is_404_before_streaming(fastapi_client, job_id):
     response = fastapi_client.get(progress_url(job_id))
     assert response.status_code == 404

@@ -102,8 +102,8 @@ def test_conf_setting_that_is_not_a_dict_raises_configuration_error():
 
 def test_conf_is_valid_again_after_a_bad_override_ends():
     before = taskito_settings.CONCURRENCY
-    with override_settings(TASKITO={"CONCURRENCY": "many"}):
-        # read inside the override: the bad value is what the settings object sees now
-        with pytest.raises(ConfigurationError, match="CONCURRENCY"):
-            _ = taskito_settings.CONCURRENCY
+    # read inside the override: the bad value is what the settings object sees now
+    with override_settings(TASKITO={"CONCURRENCY": "many"}), \
+            pytest.raises(ConfigurationError, match="CONCURRENCY"):
+        _ = taskito_settings.CONCURRENCY
     assert taskito_settings.CONCURRENCY == before == DEFAULTS["CONCURRENCY"]
