@@ -198,3 +198,33 @@ def test_result_returns_when_the_job_finishes(api, queue, worker):
 def test_permission_classes_come_from_settings(make_jobs):
     make_jobs()
     assert Client().get(f"{PREFIX}/stats").status_code == 200
+
+
+@pytest.fixture
+def unreachable_alias(tmp_path, settings):
+    """TASKITO["DATABASE"] names an alias whose database cannot be opened."""
+    from django.db import connections
+
+    broken = dict(connections.settings["default"])
+    if connections["default"].vendor == "sqlite":
+        broken["NAME"] = str(tmp_path / "no-such-dir" / "jobs.sqlite3")
+    else:
+        broken["NAME"] = broken["TEST"]["NAME"] = "taskito_no_such_database"
+    connections.settings["unreachable"] = broken
+    try:
+        with override_settings(TASKITO={**settings.TASKITO, "DATABASE": "unreachable"}):
+            yield
+    finally:
+        connections["unreachable"].close()
+        del connections["unreachable"]
+        del connections.settings["unreachable"]
+
+
+def test_readiness_is_503_when_the_job_tables_cannot_be_read(api, fastapi_client,
+                                                             unreachable_alias):
+    unavailable = {"status": "unavailable", "storage": False, "workers": None}
+    response = get(api, "/readiness")
+    assert (response.status_code, response.json()) == (503, unavailable)
+    response = fastapi_client.get(PREFIX + "/readiness")
+    assert (response.status_code, response.json()) == (503, unavailable)
+    assert get(api, "/health").status_code == 200  # liveness does not touch the database
