@@ -53,6 +53,31 @@ def test_queue_rate_limit_from_settings(wide, minute):
     assert _statuses(jobs).count("complete") == 2
 
 
+def test_concurrency_and_rate_limit_together_spend_neither_for_a_deferred_job(wide, minute):
+    """A job that waits for a slot spends no run of the rate; a job that waits for the rate
+    holds no slot (it would block its task's other jobs for a whole window)."""
+    jobs = [tasks.exclusive_limited.apply_async((i,), eta=minute - timedelta(seconds=5))
+            for i in range(3)]
+    slot = f"conc:task:{tasks.exclusive_limited.name}"
+    rate = f"rate:task:{tasks.exclusive_limited.name}"
+
+    def counters():
+        return {t.key: t.count for t in Throttle.objects.filter(key__in=[slot, rate])}
+
+    assert wide.run_once(now=minute) == 1  # one slot: the others wait half a second
+    assert _statuses(jobs).count("complete") == 1
+    assert counters() == {slot: 0, rate: 1}
+    assert wide.run_once(now=minute + timedelta(seconds=1)) == 1  # the rate's second run
+    assert counters() == {slot: 0, rate: 2}
+    (last,) = Job.objects.filter(status=0)
+    assert wide.run_once(now=minute + timedelta(seconds=2)) == 0  # the slot is free, the rate
+    last.refresh_from_db()                                          # is not
+    assert last.scheduled_at == minute.replace(second=0) + timedelta(minutes=1)
+    assert counters() == {slot: 0, rate: 2}  # the slot it took for a moment is given back
+    assert wide.run_once(now=minute + timedelta(minutes=1)) == 1
+    assert _statuses(jobs) == ["complete"] * 3
+
+
 def test_concurrency_limit_admits_one_and_defers_the_other(engine, queue):
     first, second = tasks.exclusive.delay(), tasks.exclusive.delay()
     claimed = engine.claim(worker_id="a", limit=10)
