@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 import uuid
@@ -19,6 +18,7 @@ from taskito.engine import Engine
 from taskito.queue import Queue
 from taskito.result import JobResult
 from taskito.runtime.worker import Worker
+from tests.helpers.processes import Launcher, Proc
 from tests.testapp import tasks
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,22 +64,19 @@ def manage(*args: str) -> list[str]:
 
 
 @pytest.fixture
-def start_worker() -> Iterator[Callable[..., subprocess.Popen[str]]]:
-    """Start real `taskito_worker` subprocesses; they are stopped after the test."""
-    procs: list[subprocess.Popen[str]] = []
+def start_worker(tmp_path: Path) -> Iterator[Callable[..., Proc]]:
+    """Start real `taskito_worker` subprocesses (output in files under tmp_path); whatever
+    still runs after the test is killed."""
+    launcher = Launcher(tmp_path)
+    count = 0
 
-    def start(*args: str, **popen: Any) -> subprocess.Popen[str]:
-        proc = subprocess.Popen(manage("taskito_worker", *args), env=child_env(), cwd=ROOT,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                **popen)
-        procs.append(proc)
-        return proc
+    def start(*args: str) -> Proc:
+        nonlocal count
+        count += 1
+        return launcher.start(f"worker-{count}", manage("taskito_worker", *args), child_env())
 
     yield start
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate(timeout=30)
+    launcher.stop()
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 30.0,

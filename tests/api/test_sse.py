@@ -366,7 +366,41 @@ async def test_a_client_that_goes_away_stops_being_watched(async_client, stopped
 @pytest.mark.django_db(transaction=True)
 async def test_with_redis_transport_the_web_process_runs_no_relay(async_client, settings,
                                                                   stopped_relay):
-    settings.EVENTSTREAM_@pytest.mark.django_db(transaction=True)
+    settings.EVENTSTREAM_REDIS = {"host": "127.0.0.1", "port": 6379}
+    job = await sync_to_async(tasks.noop.delay)()
+    events = Events(await async_client.get(progress_url(job.id)))
+    try:
+        await events.until("pending")
+        assert job.id not in relay.watched()
+    finally:
+        await events.close()
+
+
+@pytest.mark.anyio
+@pytest.mark.django_db(transaction=True)
+async def test_django_eventstream_internals_the_view_relies_on(async_client, stopped_relay):
+    """The relay publishes with send_event to the listeners of django-eventstream's listener
+    manager; pinned to 5.3.x. This fails first when that changes."""
+    from django_eventstream import send_event
+    from django_eventstream.views import get_listener_manager
+
+    job = await sync_to_async(tasks.noop.delay)()
+    channel = channel_for(job.id)
+    events = Events(await async_client.get(progress_url(job.id)))
+    try:
+        await events.until("pending")
+        assert channel in get_listener_manager().listeners_by_channel
+        await sync_to_async(send_event)(channel, "message", {"status": "running",
+                                                             "progress": 5})
+        assert await events.until("running", 5)
+    finally:
+        await events.close()
+    assert channel not in get_listener_manager().listeners_by_channel
+
+
+# -- with django-eventstream's Redis transport, the worker publishes --------------------------
+
+@pytest.mark.django_db(transaction=True)
 def test_with_redis_transport_the_worker_publishes_each_change_once():
     client = redis_client()
     pubsub = client.pubsub()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -17,7 +16,8 @@ from typing import Any
 import pytest
 
 from taskito.contrib.sse import progress_url
-from tests.conftest import ROOT, child_env, wait_for
+from tests.conftest import child_env, wait_for
+from tests.helpers.processes import Launcher
 from tests.helpers.services import REDIS, redis_client
 from tests.process.helpers import Proc, answers, free_port, worker_argv
 from tests.testapp import tasks
@@ -25,13 +25,6 @@ from tests.testapp import tasks
 pytestmark = [pytest.mark.process, pytest.mark.django_db(transaction=True)]
 
 DEADLINE = 30.0
-
-
-def start(tmp_path: Path, name: str, argv: list[str], env: dict[str, str]) -> Proc:
-    out, err = tmp_path / f"{name}.out", tmp_path / f"{name}.err"
-    with out.open("wb") as stdout, err.open("wb") as stderr:
-        popen = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=stdout, stderr=stderr)
-    return Proc(name, popen, out, err)
 
 
 @pytest.fixture(params=["relay", "redis"])
@@ -46,20 +39,18 @@ def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    server = start(tmp_path, "uvicorn", [
+    launcher = Launcher(tmp_path, env=env)
+    server = launcher.start("uvicorn", [
         sys.executable, "-m", "uvicorn", "tests.asgi:application", "--host", "127.0.0.1",
-        "--port", str(port), "--workers", "2", "--timeout-graceful-shutdown", "2"], env)
-    worker = start(tmp_path, "worker", worker_argv(), env)
+        "--port", str(port), "--workers", "2", "--timeout-graceful-shutdown", "2"])
+    worker = launcher.start("worker", worker_argv())
     try:
         wait_for(lambda: server.popen.poll() is not None or answers(url + "/tasks/health"),
                  timeout=30)
         assert server.popen.poll() is None, server.describe()
         yield url, worker
     finally:
-        for proc in (server, worker):
-            proc.popen.terminate()
-        for proc in (server, worker):
-            proc.wait(timeout=30)
+        launcher.stop(graceful=True)
 
 
 def read_events(response: Any) -> Iterator[dict[str, Any]]:
