@@ -19,6 +19,7 @@ from taskito.queue import Queue
 from taskito.result import JobResult
 from taskito.runtime.worker import Worker
 from tests.helpers.processes import Launcher, Proc
+from tests.helpers.signals import SignalCapture
 from tests.testapp import tasks
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,6 +78,15 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[..., Proc]]:
 
     yield start
     launcher.stop()
+
+
+@pytest.fixture
+def capture() -> Iterator[SignalCapture]:
+    """`events = capture(signal)`: the keyword arguments of every send until the test ends
+    (`capture(signal, shape)` records `shape(sender, kwargs)` instead)."""
+    recorder = SignalCapture()
+    yield recorder
+    recorder.close()
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 30.0,

@@ -1,4 +1,5 @@
-"""Fixtures for runtime tests: signal capture and hooks into a running job."""
+"""Fixtures for runtime tests: hooks into a running job, the taskito logger left unconfigured
+(signal capture is tests/conftest.py's `capture`)."""
 
 from __future__ import annotations
 
@@ -7,30 +8,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from django.dispatch import Signal
 
 from taskito.runtime import logs
-
-
-@pytest.fixture
-def capture() -> Iterator[Callable[[Signal], list[dict[str, Any]]]]:
-    """`events = capture(signal)`: the kwargs of every send, until the test ends."""
-    connected: list[tuple[Signal, Callable[..., None]]] = []
-
-    def start(signal: Signal) -> list[dict[str, Any]]:
-        events: list[dict[str, Any]] = []
-
-        def receiver(sender: Any, **kwargs: Any) -> None:
-            kwargs.pop("signal", None)
-            events.append(kwargs)
-
-        signal.connect(receiver, weak=False)
-        connected.append((signal, receiver))
-        return events
-
-    yield start
-    for signal, receiver in connected:
-        signal.disconnect(receiver)
 
 
 @pytest.fixture
