@@ -25,6 +25,7 @@ from taskito.contrib.sse.views import _rewrite
 from taskito.states import JobStatus
 from tests.conftest import ROOT, child_env
 from tests.helpers.services import REDIS, redis_client
+from tests.helpers.sse import messages_of
 from tests.testapp import tasks
 
 DEADLINE = 30.0
@@ -59,11 +60,7 @@ class Events:
             return False
         text = chunk.decode()
         self.text += text
-        for block in text.split("\n\n"):
-            lines = block.split("\n")
-            if "event: message" in lines:
-                data = "".join(line[6:] for line in lines if line.startswith("data: "))
-                self.states.append(json.loads(data))
+        self.states += messages_of(text)  # the stream sends whole events per chunk
         return True
 
     async def until(self, status: str, progress: int | None = None) -> dict[str, Any]:

@@ -8,7 +8,6 @@ import itertools
 import json
 import os
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from taskito.contrib.sse import progress_url
 from tests.conftest import child_env, wait_for
 from tests.helpers.processes import Launcher
 from tests.helpers.services import REDIS, redis_client
+from tests.helpers.sse import events_in
 from tests.process.helpers import Proc, answers, free_port, worker_argv
 from tests.testapp import tasks
 
@@ -55,16 +55,9 @@ def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple
 
 def read_events(response: Any) -> Iterator[dict[str, Any]]:
     """The data of each `message` event of an open stream, as it arrives."""
-    kind = "message"
-    deadline = time.monotonic() + DEADLINE
-    for line in response.iter_lines():
-        assert time.monotonic() < deadline, "the stream ran past its deadline"
-        if line.startswith("event:"):
-            kind = line[6:].strip()
-        elif line.startswith("data:") and kind == "message":
-            yield json.loads(line[5:])
-        elif not line:
-            kind = "message"
+    for item in events_in(response.iter_lines(), DEADLINE):
+        if not isinstance(item, str) and item.kind == "message":
+            yield item.data
 
 
 def test_a_browser_style_client_follows_a_worker_process(deployment, tmp_path):
