@@ -124,6 +124,16 @@ def test_dead_letters_list_and_retry(api, make_jobs, queue):
     assert api.post(f"{PREFIX}/dead-letters/garbage/retry").status_code == 404
 
 
+def test_dead_letters_answer_every_field(api, queue, worker):
+    job = tasks.fatal.apply_async(queue="fragile", metadata={"user": 7})
+    worker.run_until_empty()
+    (letter,) = get(api, "/dead-letters").json()
+    assert set(letter) == {"id", "original_job_id", "queue", "task_name", "error",
+                           "retry_count", "failed_at", "metadata"}
+    assert (letter["original_job_id"], letter["queue"], letter["task_name"],
+            letter["metadata"]) == (str(job.id), "fragile", tasks.fatal.name, {"user": 7})
+
+
 def test_dead_letters_bad_paging_is_400(api):
     assert get(api, "/dead-letters", limit=1000).status_code == 400
     assert get(api, "/dead-letters", offset=-3).json()["detail"].startswith("offset")

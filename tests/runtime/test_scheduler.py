@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -46,6 +47,20 @@ def test_validate_cron_refuses_bad_expressions(expr):
 def test_validate_cron_refuses_unknown_time_zone():
     with pytest.raises(ConfigurationError, match="time zone"):
         validate_cron("* * * * *", "Mars/Olympus")
+    with pytest.raises(ConfigurationError, match="time zone"):
+        next_fires("* * * * *", T0, "Mars/Olympus")
+
+
+def test_validate_cron_reads_six_fields_seconds_first():
+    # valid only with seconds first: read seconds last, 30 would be the hour
+    validate_cron("30 30 23 * * *")
+    assert next_fire("30 30 23 * * *", T0) == datetime(2026, 3, 28, 23, 30, 30, tzinfo=UTC)
+
+
+def test_validate_cron_says_how_to_write_one():
+    with pytest.raises(ConfigurationError,
+                       match=re.escape("with seconds first, e.g. '*/5 * * * *' or '*/10")):
+        validate_cron("not a cron")
 
 
 def test_periodic_decorator_registers_task_and_schedule():
