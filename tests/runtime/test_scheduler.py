@@ -26,6 +26,10 @@ def test_next_fire_five_fields():
     assert next_fire("*/5 * * * *", T0) == datetime(2026, 3, 28, 10, 5, tzinfo=UTC)
 
 
+def test_next_fires_gives_one_time_by_default():
+    assert next_fires("*/5 * * * *", T0) == [datetime(2026, 3, 28, 10, 5, tzinfo=UTC)]
+
+
 def test_next_fire_six_fields_has_seconds_first():
     assert next_fires("*/10 * * * * *", T0, count=2) == [
         datetime(2026, 3, 28, 10, 3, 10, tzinfo=UTC),

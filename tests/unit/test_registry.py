@@ -226,3 +226,29 @@ def test_unregister_of_an_unknown_name_does_nothing():
     reg = Registry()
     reg.unregister("never.registered")
     assert reg.names() == []
+
+
+def test_register_accepts_the_same_function_from_a_module_imported_twice():
+    def made() -> object:  # a module executed twice makes a new function object each time
+        def task(x: int) -> int:
+            return x
+
+        task.__module__, task.__qualname__ = "app.tasks", "task"
+        return task
+
+    first, second = made(), made()
+    assert first is not second
+    reg = Registry()
+    reg.register(build_spec(first, name="app.tasks.task"))
+    reg.register(build_spec(second, name="app.tasks.task"))
+    assert reg.get("app.tasks.task").func is second
+
+
+def test_periodic_specs_are_kept_by_name():
+    from taskito.registry import PeriodicSpec
+
+    reg = Registry()
+    every = PeriodicSpec(name="every", task_name="t", cron="* * * * *")
+    reg.add_periodic(every)
+    reg.add_periodic(every)
+    assert reg.periodic() == [every]
