@@ -17,7 +17,15 @@
 # install it with pip into a fresh venv of that line's Python and Django, and run a new
 # project through it.
 #
+# Coverage (coverage.py, configured in pyproject.toml): every database run of the lines in
+# TASKITO_COVERAGE_LINES runs under `coverage run`, worker subprocesses included
+# (COVERAGE_PROCESS_START; `coverage combine` merges each process's data), and prints one
+# line "coverage: LINE on DB: N% ..."; a whole-suite run below TASKITO_COVERAGE_FLOOR fails.
+# The report per module is kept in test-output/LINE/coverage-DB/report.txt.
+#
 # Environment:
+#   TASKITO_COVERAGE_LINES lines measured (default: "main"; "" for none)
+#   TASKITO_COVERAGE_FLOOR the least line+branch coverage of taskito/ a run may have (percent)
 #   TASKITO_LINES          lines to run (default: "main dj60 dj52"), e.g. TASKITO_LINES=main
 #   TASKITO_PG_LINES       lines that also run on PostgreSQL (default: "main"; "main dj60
 #                          dj52" for all)
@@ -39,6 +47,8 @@ MYSQL_URL="${TASKITO_TEST_MYSQL_URL:-}"
 read -r -a LINES <<<"${TASKITO_LINES:-main dj60 dj52}"
 PG_LINES=" ${TASKITO_PG_LINES-main} "
 MYSQL_LINES=" ${TASKITO_MYSQL_LINES-main} "
+COV_LINES=" ${TASKITO_COVERAGE_LINES-main} "
+COV_FLOOR="${TASKITO_COVERAGE_FLOOR:-94}"
 started=$SECONDS
 
 failed=()
@@ -73,6 +83,36 @@ setup_line() {
     echo "$ROOT/$venv"
 }
 
+run_pytest() {
+    # run_pytest LINE DB VENV WHOLE [pytest args...]: pytest in the caller's environment;
+    # under coverage when LINE is measured (see the top): one summary line, and the floor when
+    # WHOLE is 1 (the whole suite ran, no pytest args from the caller).
+    local line="$1" db="$2" venv="$3" whole="$4" status=0 cov_status=0 total
+    shift 4
+    if [[ "$COV_LINES" != *" $line "* ]]; then
+        "$venv/bin/python" -m pytest "$@"
+        return
+    fi
+    local data="$ROOT/test-output/$line/coverage-$db"
+    rm -rf "$data" && mkdir -p "$data"
+    local -a cov=(env COVERAGE_FILE="$data/.coverage" "$venv/bin/python" -m coverage)
+    env COVERAGE_PROCESS_START="$ROOT/pyproject.toml" "${cov[@]:1}" run -m pytest "$@" \
+        || status=$?
+    "${cov[@]}" combine -q "$data" >/dev/null 2>&1
+    "${cov[@]}" report --precision=2 >"$data/report.txt" 2>&1
+    total="$("${cov[@]}" report --format=total --precision=2 2>/dev/null || echo '?')"
+    if [[ "$whole" == 1 ]]; then
+        "${cov[@]}" report --fail-under="$COV_FLOOR" >/dev/null 2>&1 || cov_status=$?
+        echo "coverage: $line on $db: $total% of taskito/ (lines+branches, all processes)," \
+            "floor $COV_FLOOR%$( (( cov_status )) && echo ': BELOW THE FLOOR')" \
+            "(per module: ${data#"$ROOT/"}/report.txt)"
+    else
+        echo "coverage: $line on $db: $total% of taskito/ (a subset ran: no floor)"
+    fi
+    (( status )) && return "$status"
+    return "$cov_status"
+}
+
 pytest_on() {
     # pytest_on LINE VENV DB_URL [pytest args...]: the suite on SQLite ("") or that database.
     local line="$1" venv="$2" url="$3"
@@ -83,14 +123,17 @@ pytest_on() {
     [[ -z "$url" ]] && kind=sqlite
     local dir="$ROOT/test-output/$line" pg_name="${TASKITO_TEST_PG_NAME:-taskito_test}_$line"
     [[ "$kind" != sqlite ]] && dir="$dir-$kind"
+    local whole=0
+    (( $# == 0 )) && whole=1
     mkdir -p "$dir"
     local base=(-p no:cacheprovider --basetemp "$dir/tmp")
     if [[ -z "$url" ]]; then
-        env -u TASKITO_TEST_DATABASE_URL TASKITO_TEST_DIR="$dir" \
-            "$venv/bin/python" -m pytest "${base[@]}" "$@"
+        (unset TASKITO_TEST_DATABASE_URL; export TASKITO_TEST_DIR="$dir"
+         run_pytest "$line" sqlite "$venv" "$whole" "${base[@]}" "$@")
     else
-        env TASKITO_TEST_DATABASE_URL="$url" TASKITO_TEST_PG_NAME="$pg_name" \
-            TASKITO_TEST_DIR="$dir" "$venv/bin/python" -m pytest "${base[@]}" "$@"
+        (export TASKITO_TEST_DATABASE_URL="$url" TASKITO_TEST_PG_NAME="$pg_name" \
+             TASKITO_TEST_DIR="$dir"
+         run_pytest "$line" "$kind" "$venv" "$whole" "${base[@]}" "$@")
     fi
 }
 

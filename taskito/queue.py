@@ -81,6 +81,8 @@ class Queue(WorkflowMixin, EnqueueMixin, InspectionMixin, OperationsMixin):
         return TestMode(self, propagate_errors=propagate_errors)
 
     # -- async twins, generated in one place -------------------------------------------------
+    # ASYNC_TWINS below lists them; tests/core/test_twins.py runs each against its sync method
+    # and fails when a public operation of the mixins has no twin and no reason in its list.
     astats = async_twin(InspectionMixin.stats)
     astats_by_queue = async_twin(InspectionMixin.stats_by_queue)
     aget_job = async_twin(InspectionMixin.get_job)
@@ -111,6 +113,16 @@ class Queue(WorkflowMixin, EnqueueMixin, InspectionMixin, OperationsMixin):
     aget_workflow = async_twin(WorkflowMixin.get_workflow)
     acancel_workflow = async_twin(WorkflowMixin.cancel_workflow)
 
+
+#: Every Queue operation with an `a`-prefixed async twin (the attributes above).
+ASYNC_TWINS = (
+    "stats", "stats_by_queue", "get_job", "job_progress", "list_jobs", "job_errors",
+    "task_logs", "metrics", "dead_letters", "job_dependencies", "job_dependents",
+    "oldest_pending", "throughput", "job_dag", "enqueue", "enqueue_many", "cancel_job",
+    "cancel_running_job", "retry_dead", "delete_dead", "replay", "purge_completed",
+    "purge_dead", "pause", "resume", "paused_queues", "apply_workflow", "get_workflow",
+    "cancel_workflow",
+)
 
 #: The default queue, configured by the TASKITO setting.
 queue = Queue()

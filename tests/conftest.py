@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,9 +18,14 @@ from taskito.engine import Engine
 from taskito.queue import Queue
 from taskito.result import JobResult
 from taskito.runtime.worker import Worker
+from tests.helpers.processes import Launcher, Proc
+from tests.helpers.signals import SignalCapture
 from tests.testapp import tasks
 
 ROOT = Path(__file__).resolve().parent.parent
+#: an id that no job or dead letter has; fixed, so that test ids built from it are the same on
+#: every collection (`--lf`, re-running one test by id, parallel runners)
+UNKNOWN_ID = uuid.UUID("0190f1e5-0000-7000-8000-00000000dead")
 
 
 @pytest.fixture
@@ -60,22 +65,28 @@ def manage(*args: str) -> list[str]:
 
 
 @pytest.fixture
-def start_worker() -> Iterator[Callable[..., subprocess.Popen[str]]]:
-    """Start real `taskito_worker` subprocesses; they are stopped after the test."""
-    procs: list[subprocess.Popen[str]] = []
+def start_worker(tmp_path: Path) -> Iterator[Callable[..., Proc]]:
+    """Start real `taskito_worker` subprocesses (output in files under tmp_path); whatever
+    still runs after the test is killed."""
+    launcher = Launcher(tmp_path)
+    count = 0
 
-    def start(*args: str, **popen: Any) -> subprocess.Popen[str]:
-        proc = subprocess.Popen(manage("taskito_worker", *args), env=child_env(), cwd=ROOT,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                **popen)
-        procs.append(proc)
-        return proc
+    def start(*args: str) -> Proc:
+        nonlocal count
+        count += 1
+        return launcher.start(f"worker-{count}", manage("taskito_worker", *args), child_env())
 
     yield start
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate(timeout=30)
+    launcher.stop()
+
+
+@pytest.fixture
+def capture() -> Iterator[SignalCapture]:
+    """`events = capture(signal)`: the keyword arguments of every send until the test ends
+    (`capture(signal, shape)` records `shape(sender, kwargs)` instead)."""
+    recorder = SignalCapture()
+    yield recorder
+    recorder.close()
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 30.0,

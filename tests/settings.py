@@ -62,11 +62,11 @@ TEMPLATES = [
 STATIC_URL = "/static/"
 
 
-def _database() -> dict[str, object]:
+def _database(suffix: str = "") -> dict[str, object]:
     url = os.environ.get("TASKITO_TEST_DATABASE_URL")
     if not url:
-        name = str(RUN_DIR / f"taskito-test-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
-                              ".sqlite3")
+        name = str(RUN_DIR / f"taskito-test{suffix}-"
+                             f"{os.environ.get('PYTEST_XDIST_WORKER', 'main')}.sqlite3")
         return {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": name,
@@ -76,7 +76,7 @@ def _database() -> dict[str, object]:
     parsed = urlparse(url)
     # the name of the test database (TASKITO_TEST_PG_NAME: named when PostgreSQL was the only
     # server; it names the MariaDB/MySQL test database too)
-    test_name = os.environ.get("TASKITO_TEST_PG_NAME", "taskito_test")
+    test_name = os.environ.get("TASKITO_TEST_PG_NAME", "taskito_test") + suffix.replace("-", "_")
     # A worker subprocess started by a test connects straight to the test database.
     in_child = os.environ.get("TASKITO_TEST_CHILD") == "1"
     mysql = parsed.scheme in ("mysql", "mariadb")
@@ -99,7 +99,9 @@ def _database() -> dict[str, object]:
     }
 
 
-DATABASES = {"default": _database()}
+# "jobs": a second database of the same kind, for the tests of TASKITO["DATABASE"] and
+# Queue(using=...) (tests/core/test_separate_database.py); only tests that ask for it use it.
+DATABASES = {"default": _database(), "jobs": _database("-jobs")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}
 

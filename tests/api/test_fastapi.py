@@ -3,9 +3,7 @@ progress stream."""
 
 from __future__ import annotations
 
-import json
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,6 +11,8 @@ import pytest
 
 from taskito.engine import Outcome
 from tests.api.conftest import PREFIX
+from tests.conftest import UNKNOWN_ID
+from tests.helpers.sse import events_in
 from tests.testapp import tasks
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -126,19 +126,12 @@ def fast_stream(settings, monkeypatch):
 def sse(response, timeout: float = 10.0) -> Iterator[Any]:
     """A stream's events as {"id", "data"} and its comments as strings, until it ends; fails
     once `timeout` seconds have passed."""
-    deadline = time.monotonic() + timeout
-    fields: dict[str, str] = {}
-    for line in response.iter_lines():
-        assert time.monotonic() < deadline, "the stream ran past its deadline"
-        if line.startswith(":"):
-            yield line
-        elif line:
-            key, _, value = line.partition(": ")
-            fields[key] = value
-        elif fields:
-            assert set(fields) == {"id", "data"}, fields
-            yield {"id": int(fields["id"]), "data": json.loads(fields["data"])}
-            fields = {}
+    for item in events_in(response.iter_lines(), timeout):
+        if isinstance(item, str):
+            yield item
+        else:
+            assert item.fields == {"id", "data"}, item
+            yield {"id": item.id, "data": item.data}
 
 
 def next_event(stream: Iterator[Any]) -> dict[str, Any]:
@@ -179,7 +172,7 @@ def test_progress_of_a_dead_job_is_one_event(fastapi_client, dead_job, fast_stre
             {"status": "dead", "progress": 0}]
 
 
-@pytest.mark.parametrize("job_id", [str(uuid.uuid4()), "not-a-uuid"])
+@pytest.mark.parametrize("job_id", [str(UNKNOWN_ID), "not-a-uuid"])
 def test_progress_of_an_unknown_job_is_404_before_streaming(fastapi_client, job_id):
     response = fastapi_client.get(progress_url(job_id))
     assert response.status_code == 404

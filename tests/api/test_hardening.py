@@ -10,6 +10,7 @@ import pytest
 
 from taskito.contrib import endpoints
 from tests.api.conftest import PREFIX
+from tests.conftest import UNKNOWN_ID
 
 pytestmark = pytest.mark.django_db(transaction=True)  # FastAPI's threads need committed rows
 
@@ -37,8 +38,8 @@ def both(api: Any, fastapi_client: Any, path: str) -> tuple[int, Any]:
     ("/jobs?queue=a%00b", "queue"),
     ("/jobs?task_name=" + "x" * 256, "task_name"),
     ("/jobs?status=" + "x" * 20_000, "status"),
-    (f"/jobs/{uuid.uuid4()}/result?timeout=1e400", "timeout"),
-    (f"/jobs/{uuid.uuid4()}/progress?partial=" + "y" * 1000, "partial"),
+    (f"/jobs/{UNKNOWN_ID}/result?timeout=1e400", "timeout"),
+    (f"/jobs/{UNKNOWN_ID}/progress?partial=" + "y" * 1000, "partial"),
 ])
 def test_out_of_range_input_is_400_naming_it(api, fastapi_client, path, name):
     if path.endswith(("/progress",)) or "/progress?" in path:

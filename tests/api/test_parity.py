@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from typing import Any
 
 import pytest
@@ -12,6 +11,8 @@ import pytest
 from taskito import chain
 from taskito.contrib.endpoints import ROUTES
 from tests.api.conftest import PREFIX, dead_letter_id
+from tests.conftest import UNKNOWN_ID
+from tests.helpers.sse import messages_of
 from tests.testapp import tasks
 
 pytestmark = pytest.mark.django_db(transaction=True)  # FastAPI's threads need committed rows
@@ -29,61 +30,87 @@ def route_of(method: str, path: str) -> str:
     raise AssertionError(f"no route for {method} {path}")
 
 
-def test_drf_and_fastapi_answer_alike(api, fastapi_client, make_jobs, queue):
-    first, second = make_jobs(), make_jobs()  # the second set is for FastAPI's writes
+def answers_alike(api, fastapi_client, method: str, path: str,
+                  fastapi_path: str | None = None) -> tuple[int, Any]:
+    """The same request to DRF and FastAPI: the same status code and the same JSON."""
+    drf = getattr(api, method)(PREFIX + path)
+    fast = getattr(fastapi_client, method)(PREFIX + (fastapi_path or path))
+    assert (drf.status_code, drf.json()) == (fast.status_code, fast.json()), path
+    return drf.status_code, drf.json()
 
-    compared: set[str] = set()
 
-    def both(method: str, path: str, fastapi_path: str | None = None) -> Any:
-        compared.add(route_of(method, path))
-        drf = getattr(api, method)(PREFIX + path)
-        fast = getattr(fastapi_client, method)(PREFIX + (fastapi_path or path))
-        assert (drf.status_code, drf.json()) == (fast.status_code, fast.json()), path
-        return drf.status_code, drf.json()
+#: the GET requests compared, per route: {completed}, {dead}, {pending} are jobs of
+#: make_jobs(), {flow} a workflow, {missing} an id nothing has
+READS: dict[str, list[str]] = {
+    "stats": ["/stats"],
+    "stats_queues": ["/stats/queues"],
+    "jobs": ["/jobs", "/jobs?limit=2&offset=1", "/jobs?status=complete",
+             "/jobs?queue=later&task_name=tests.testapp.tasks.add", "/jobs?limit=0",
+             "/jobs?limit=101", "/jobs?limit=x", "/jobs?offset=-1", "/jobs?status=bogus",
+             "/jobs?status="],
+    "job": ["/jobs/{completed}", "/jobs/{dead}", "/jobs/{missing}", "/jobs/not-a-uuid"],
+    "job_errors": ["/jobs/{dead}/errors", "/jobs/{missing}/errors"],
+    "job_logs": ["/jobs/{completed}/logs", "/jobs/{missing}/logs", "/jobs/x/logs"],
+    "job_result": ["/jobs/{completed}/result", "/jobs/{dead}/result",
+                   "/jobs/{pending}/result?timeout=0", "/jobs/{pending}/result?timeout=0.05",
+                   "/jobs/{missing}/result", "/jobs/{pending}/result?timeout=301",
+                   "/jobs/{pending}/result?timeout=abc"],
+    "dead_letters": ["/dead-letters", "/dead-letters?limit=1&offset=1",
+                     "/dead-letters?limit=0", "/dead-letters?offset=-1"],
+    "health": ["/health"],
+    "readiness": ["/readiness"],
+    "workflow": ["/workflows/{flow}", "/workflows/{missing}", "/workflows/not-a-uuid"],
+}
+#: compared by the write tests below
+WRITES = {"job_cancel", "dead_letter_retry"}
 
-    missing, dead_first = uuid.uuid4(), dead_letter_id(queue, first.dead)
+
+def test_every_route_is_compared():
+    assert set(READS) | WRITES | NOT_COMPARED == set(ROUTES)
+    for name, paths in READS.items():
+        assert {route_of("get", p) for p in paths} == {name}, name
+
+
+@pytest.mark.parametrize("route", READS)
+def test_reads_answer_alike(api, fastapi_client, make_jobs, route):
+    jobs = make_jobs()
     flow = chain(tasks.add.s(1, 2), tasks.mul.s(2)).apply_async()
-    reads = [
-        "/stats", "/stats/queues", "/jobs", "/jobs?limit=2&offset=1",
-        "/jobs?status=complete", "/jobs?queue=later&task_name=tests.testapp.tasks.add",
-        "/jobs?limit=0", "/jobs?limit=101", "/jobs?limit=x", "/jobs?offset=-1",
-        "/jobs?status=bogus", "/jobs?status=", f"/jobs/{first.completed.id}",
-        f"/jobs/{first.dead.id}", f"/jobs/{missing}", "/jobs/not-a-uuid",
-        f"/jobs/{first.dead.id}/errors", f"/jobs/{first.completed.id}/logs",
-        f"/jobs/{missing}/errors", f"/jobs/{missing}/logs", "/jobs/x/logs",
-        f"/jobs/{first.completed.id}/result", f"/jobs/{first.dead.id}/result",
-        f"/jobs/{first.pending.id}/result?timeout=0",
-        f"/jobs/{first.pending.id}/result?timeout=0.05", f"/jobs/{missing}/result",
-        f"/jobs/{first.pending.id}/result?timeout=301",
-        f"/jobs/{first.pending.id}/result?timeout=abc",
-        "/dead-letters", "/dead-letters?limit=1&offset=1", "/dead-letters?limit=0",
-        "/dead-letters?offset=-1", "/health", "/readiness", f"/workflows/{flow.id}",
-        f"/workflows/{missing}", "/workflows/not-a-uuid",
-    ]
-    statuses = {path: both("get", path)[0] for path in reads}
-    assert {s for s in statuses.values()} == {200, 400, 404}
+    ids = {"completed": jobs.completed.id, "dead": jobs.dead.id, "pending": jobs.pending.id,
+           "missing": UNKNOWN_ID, "flow": flow.id}
+    statuses = {answers_alike(api, fastapi_client, "get", p.format(**ids))[0]
+                for p in READS[route]}
+    assert statuses <= {200, 400, 404}
 
-    # writes: each surface acts on its own, identical, job
-    for name in ("pending", "running", "completed"):
-        both("post", f"/jobs/{getattr(first, name).id}/cancel",
-             f"/jobs/{getattr(second, name).id}/cancel")
-    both("post", f"/jobs/{missing}/cancel")
-    both("post", "/jobs/bad/cancel")
-    assert both("get", f"/jobs/{first.pending.id}")[1]["status"] == "cancelled"
 
-    dead_second = dead_letter_id(queue, second.dead)
+@pytest.mark.parametrize("kind", ["pending", "running", "completed", "missing", "garbage"])
+def test_cancel_answers_alike(api, fastapi_client, make_jobs, kind):
+    first, second = make_jobs(), make_jobs()  # each surface acts on its own, identical job
+    if kind in ("missing", "garbage"):
+        job_id = UNKNOWN_ID if kind == "missing" else "bad"
+        answers_alike(api, fastapi_client, "post", f"/jobs/{job_id}/cancel")
+        return
+    mine, theirs = getattr(first, kind).id, getattr(second, kind).id
+    status, body = answers_alike(api, fastapi_client, "post", f"/jobs/{mine}/cancel",
+                                 f"/jobs/{theirs}/cancel")
+    assert (status, body) == (200, {"cancelled": kind in ("pending", "running")})
+    # both jobs now read the same (each through both surfaces)
+    _, mine_now = answers_alike(api, fastapi_client, "get", f"/jobs/{mine}")
+    _, theirs_now = answers_alike(api, fastapi_client, "get", f"/jobs/{theirs}")
+    assert mine_now["status"] == theirs_now["status"]
+
+
+def test_dead_letter_retry_answers_alike(api, fastapi_client, make_jobs, queue):
+    first, second = make_jobs(), make_jobs()
+    dead_first, dead_second = dead_letter_id(queue, first.dead), dead_letter_id(queue,
+                                                                                second.dead)
     drf = api.post(f"{PREFIX}/dead-letters/{dead_first}/retry")
     fast = fastapi_client.post(f"{PREFIX}/dead-letters/{dead_second}/retry")
     assert drf.status_code == fast.status_code == 200
     assert set(drf.json()) == set(fast.json()) == {"new_job_id"}
-    both("post", f"/dead-letters/{dead_first}/retry")  # retried already: 404 on both
-    both("post", "/dead-letters/garbage/retry")
-    both("get", f"/jobs/{drf.json()['new_job_id']}", f"/jobs/{drf.json()['new_job_id']}")
-    assert compared == set(ROUTES) - NOT_COMPARED
-
-
-def events_of(body: str) -> list[Any]:
-    return [json.loads(line[6:]) for line in body.splitlines() if line.startswith("data: ")]
+    # retried already: 404 on both
+    answers_alike(api, fastapi_client, "post", f"/dead-letters/{dead_first}/retry")
+    answers_alike(api, fastapi_client, "post", "/dead-letters/garbage/retry")
+    answers_alike(api, fastapi_client, "get", f"/jobs/{drf.json()['new_job_id']}")
 
 
 def test_progress_streams_answer_alike(api, fastapi_client, make_jobs):
@@ -91,7 +118,7 @@ def test_progress_streams_answer_alike(api, fastapi_client, make_jobs):
     the same status codes, the same event data or the same JSON error on both sides."""
     jobs = make_jobs()
     paths = [f"/jobs/{jobs.completed.id}/progress", f"/jobs/{jobs.dead.id}/progress",
-             f"/jobs/{jobs.completed.id}/progress?partial=1", f"/jobs/{uuid.uuid4()}/progress",
+             f"/jobs/{jobs.completed.id}/progress?partial=1", f"/jobs/{UNKNOWN_ID}/progress",
              "/jobs/not-a-uuid/progress", f"/jobs/{jobs.completed.id}/progress?partial=maybe"]
     for path in paths:
         drf = api.get(PREFIX + path)
@@ -99,6 +126,6 @@ def test_progress_streams_answer_alike(api, fastapi_client, make_jobs):
             fast_body = fast.read().decode()
         assert drf.status_code == fast.status_code, path
         if drf.status_code == 200:
-            assert events_of(drf.content.decode()) == events_of(fast_body) != [], path
+            assert messages_of(drf.content.decode()) == messages_of(fast_body) != [], path
         else:
             assert drf.json() == json.loads(fast_body), path

@@ -142,6 +142,16 @@ def test_dead_letters_list_and_retry(api, make_jobs, queue):
     assert api.post(f"{PREFIX}/dead-letters/garbage/retry").status_code == 404
 
 
+def test_dead_letters_answer_every_field(api, queue, worker):
+    job = tasks.fatal.apply_async(queue="fragile", metadata={"user": 7})
+    worker.run_until_empty()
+    (letter,) = get(api, "/dead-letters").json()
+    assert set(letter) == {"id", "original_job_id", "queue", "task_name", "error",
+                           "retry_count", "failed_at", "metadata"}
+    assert (letter["original_job_id"], letter["queue"], letter["task_name"],
+            letter["metadata"]) == (str(job.id), "fragile", tasks.fatal.name, {"user": 7})
+
+
 def test_dead_letters_bad_paging_is_400(api):
     assert get(api, "/dead-letters", limit=1000).status_code == 400
     assert get(api, "/dead-letters", offset=-3).json()["detail"].startswith("offset")
@@ -216,3 +226,33 @@ def test_result_returns_when_the_job_finishes(api, queue, worker):
 def test_permission_classes_come_from_settings(make_jobs):
     make_jobs()
     assert Client().get(f"{PREFIX}/stats").status_code == 200
+
+
+@pytest.fixture
+def unreachable_alias(tmp_path, settings):
+    """TASKITO["DATABASE"] names an alias whose database cannot be opened."""
+    from django.db import connections
+
+    broken = dict(connections.settings["default"])
+    if connections["default"].vendor == "sqlite":
+        broken["NAME"] = str(tmp_path / "no-such-dir" / "jobs.sqlite3")
+    else:
+        broken["NAME"] = broken["TEST"]["NAME"] = "taskito_no_such_database"
+    connections.settings["unreachable"] = broken
+    try:
+        with override_settings(TASKITO={**settings.TASKITO, "DATABASE": "unreachable"}):
+            yield
+    finally:
+        connections["unreachable"].close()
+        del connections["unreachable"]
+        del connections.settings["unreachable"]
+
+
+def test_readiness_is_503_when_the_job_tables_cannot_be_read(api, fastapi_client,
+                                                             unreachable_alias):
+    unavailable = {"status": "unavailable", "storage": False, "workers": None}
+    response = get(api, "/readiness")
+    assert (response.status_code, response.json()) == (503, unavailable)
+    response = fastapi_client.get(PREFIX + "/readiness")
+    assert (response.status_code, response.json()) == (503, unavailable)
+    assert get(api, "/health").status_code == 200  # liveness does not touch the database

@@ -6,7 +6,6 @@ admin action's permission; forged cross-site writes are refused on both surfaces
 from __future__ import annotations
 
 import base64
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -22,6 +21,7 @@ from taskito.contrib.endpoints import ROUTES
 from taskito.contrib.rest import urls
 from taskito.contrib.sse import urls as sse_urls
 from tests.api.conftest import OPERATOR_PERMISSIONS, PREFIX, grant
+from tests.conftest import UNKNOWN_ID
 
 pytestmark = pytest.mark.django_db
 
@@ -48,7 +48,7 @@ def named_urls() -> list[tuple[str, str, str]]:
     for namespace, pattern in [(ns, p) for ns, patterns in includes for p in flat(patterns)]:
         if pattern.name is None:
             continue  # a trailing-slash twin: walked below through its named original
-        kwargs = {name: str(uuid.uuid4()) for name in pattern.pattern.converters}
+        kwargs = {name: str(UNKNOWN_ID) for name in pattern.pattern.converters}
         url = reverse(f"{namespace}:{pattern.name}", kwargs=kwargs)
         found.append((pattern.name, ROUTES[pattern.name][0].lower(), url))
     return found
@@ -186,7 +186,7 @@ def fastapi_session(queue: Any) -> Iterator[Callable[..., Any]]:
 
 
 def fastapi_urls() -> list[tuple[str, str, str]]:
-    ids = {"job_id": uuid.uuid4(), "dead_id": uuid.uuid4(), "workflow_id": uuid.uuid4()}
+    ids = {"job_id": UNKNOWN_ID, "dead_id": UNKNOWN_ID, "workflow_id": UNKNOWN_ID}
     return [(name, method, PREFIX + path.format(**ids) + end)
             for name, (method, path) in ROUTES.items() for end in ("", "/")]
 

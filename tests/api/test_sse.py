@@ -24,6 +24,8 @@ from taskito.contrib.sse.relay import relay
 from taskito.contrib.sse.views import _rewrite
 from taskito.states import JobStatus
 from tests.conftest import ROOT, child_env
+from tests.helpers.services import REDIS, redis_client
+from tests.helpers.sse import messages_of
 from tests.testapp import tasks
 
 DEADLINE = 30.0
@@ -58,11 +60,7 @@ class Events:
             return False
         text = chunk.decode()
         self.text += text
-        for block in text.split("\n\n"):
-            lines = block.split("\n")
-            if "event: message" in lines:
-                data = "".join(line[6:] for line in lines if line.startswith("data: "))
-                self.states.append(json.loads(data))
+        self.states += messages_of(text)  # the stream sends whole events per chunk
         return True
 
     async def until(self, status: str, progress: int | None = None) -> dict[str, Any]:
@@ -398,22 +396,10 @@ async def test_django_eventstream_internals_the_view_relies_on(async_client, sto
 
 
 # -- with django-eventstream's Redis transport, the worker publishes --------------------------
-REDIS = {"host": "127.0.0.1", "port": 6379}
-
-
-def redis_or_skip() -> Any:
-    redis = pytest.importorskip("redis")
-    client = redis.Redis(**REDIS, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        pytest.skip(f"no Redis at {REDIS}: {exc}")
-    return client
-
 
 @pytest.mark.django_db(transaction=True)
 def test_with_redis_transport_the_worker_publishes_each_change_once():
-    client = redis_or_skip()
+    client = redis_client()
     pubsub = client.pubsub()
     pubsub.subscribe("events_channel")  # django-eventstream's one Redis channel
     try:

@@ -11,6 +11,7 @@ from django.dispatch import Signal
 from taskito.backends import TaskitoBackend
 from taskito.registry import registry
 from tests.backends.framework import task_backends
+from tests.helpers.signals import SignalCapture
 
 
 @pytest.fixture(autouse=True)
@@ -31,20 +32,7 @@ def backend() -> TaskitoBackend:
 
 
 @pytest.fixture
-def capture() -> Iterator[Callable[[Signal], list[tuple[Any, Any]]]]:
-    """`events = capture(signal)`: (sender, task_result) of every send until the test ends."""
-    connected: list[tuple[Signal, Callable[..., None]]] = []
-
-    def start(signal: Signal) -> list[tuple[Any, Any]]:
-        events: list[tuple[Any, Any]] = []
-
-        def receiver(sender: Any, task_result: Any, **kwargs: Any) -> None:
-            events.append((sender, task_result))
-
-        signal.connect(receiver, weak=False)
-        connected.append((signal, receiver))
-        return events
-
-    yield start
-    for signal, receiver in connected:
-        signal.disconnect(receiver)
+def capture(capture: SignalCapture) -> Callable[[Signal], list[tuple[Any, Any]]]:
+    """`events = capture(signal)`: (sender, task_result) of every send of a Django Tasks
+    signal until the test ends."""
+    return lambda signal: capture(signal, lambda sender, kwargs: (sender, kwargs["task_result"]))

@@ -19,6 +19,7 @@ from typing import Any
 import django
 import pytest
 
+from tests.helpers.services import unavailable
 from tests.settings import RUN_DIR
 
 CHROMIUM = os.environ.get("TASKITO_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -41,12 +42,12 @@ def missing() -> str | None:
     return None
 
 
-def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
+@pytest.fixture(autouse=True)
+def _browser_available() -> None:
+    """Skip without Playwright, uvicorn or chromium; fail instead under CI=true."""
     reason = missing()
     if reason:
-        for item in items:
-            if "browser" in item.keywords:
-                item.add_marker(pytest.mark.skip(reason=reason))
+        unavailable(reason)
 
 
 @pytest.fixture

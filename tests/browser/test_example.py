@@ -20,7 +20,8 @@ import pytest
 
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, BrowserPage
 from tests.conftest import ROOT, wait_for
-from tests.process.helpers import Proc, answers, free_port
+from tests.helpers.processes import Launcher, Proc
+from tests.process.helpers import answers, free_port
 
 pytestmark = pytest.mark.browser
 
@@ -68,11 +69,10 @@ def example(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Example]:
                           check=True, timeout=60, capture_output=True, text=True)
     sessions = json.loads(made.stdout.strip().splitlines()[-1])
 
+    launcher = Launcher(tmp, cwd=EXAMPLE, env=env)
+
     def start(name: str, *argv: str) -> Proc:
-        out, err = tmp / f"{name}.out", tmp / f"{name}.err"
-        with out.open("wb") as stdout, err.open("wb") as stderr:
-            popen = subprocess.Popen(argv, cwd=EXAMPLE, env=env, stdout=stdout, stderr=stderr)
-        return Proc(name, popen, out, err)
+        return launcher.start(name, argv)
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -85,10 +85,7 @@ def example(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Example]:
         assert server.popen.poll() is None, server.describe()
         yield Example(url, sessions, server, worker)
     finally:
-        for proc in (server, worker):
-            proc.popen.terminate()
-        for proc in (server, worker):
-            proc.wait(timeout=30)
+        launcher.stop(graceful=True)
 
 
 def test_example_page_follows_jobs_live(example: Example) -> None:

@@ -7,6 +7,7 @@ import uuid
 import pytest
 
 from taskito import JobResult
+from tests.conftest import UNKNOWN_ID
 from tests.testapp import tasks
 
 pytestmark = pytest.mark.django_db
@@ -86,7 +87,7 @@ def test_get_job_accepts_the_id_as_a_string(queue):
     assert queue.get_job(str(job.id)).id == job.id
 
 
-@pytest.mark.parametrize("job_id", [uuid.uuid4(), str(uuid.uuid4()), "garbage", "", None, 42])
+@pytest.mark.parametrize("job_id", [UNKNOWN_ID, str(UNKNOWN_ID), "garbage", "", None, 42])
 def test_get_job_of_unknown_or_garbage_id_is_none(queue, job_id):
     tasks.add.delay(1, 2)
     assert queue.get_job(job_id) is None

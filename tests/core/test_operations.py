@@ -17,6 +17,7 @@ from taskito.models import (
     TaskLog,
     TaskMetric,
 )
+from tests.conftest import UNKNOWN_ID
 from tests.testapp import tasks
 
 pytestmark = pytest.mark.django_db
@@ -47,7 +48,7 @@ def test_cancel_job_cancelled_job_is_not_claimed(queue, worker):
     assert worker.run_once() == 0
 
 
-@pytest.mark.parametrize("job_id", [uuid.uuid4(), "garbage", None])
+@pytest.mark.parametrize("job_id", [UNKNOWN_ID, "garbage", None])
 def test_cancel_job_of_unknown_id_is_false(queue, job_id):
     assert queue.cancel_job(job_id) is False
 
@@ -143,7 +144,7 @@ def test_retry_dead_leaves_the_original_job_dead(queue, dead_job):
     assert job.refresh().status == "dead"
 
 
-@pytest.mark.parametrize("dead_id", [uuid.uuid4(), "garbage", None])
+@pytest.mark.parametrize("dead_id", [UNKNOWN_ID, "garbage", None])
 def test_retry_dead_of_unknown_id_raises_job_not_found(queue, dead_id):
     with pytest.raises(JobNotFound):
         queue.retry_dead(dead_id)
@@ -163,7 +164,7 @@ def test_delete_dead_removes_the_dead_letter(queue, dead_job):
     assert not DeadLetter.objects.exists()
 
 
-@pytest.mark.parametrize("dead_id", [uuid.uuid4(), "garbage"])
+@pytest.mark.parametrize("dead_id", [UNKNOWN_ID, "garbage"])
 def test_delete_dead_of_unknown_id_is_false(queue, dead_id):
     assert queue.delete_dead(dead_id) is False
 
@@ -201,7 +202,7 @@ def test_replay_while_its_unique_key_is_held_returns_the_holder(queue, completed
     assert not ReplayHistory.objects.exists()
 
 
-@pytest.mark.parametrize("job_id", [uuid.uuid4(), "garbage"])
+@pytest.mark.parametrize("job_id", [UNKNOWN_ID, "garbage"])
 def test_replay_of_unknown_job_raises_job_not_found(queue, job_id):
     with pytest.raises(JobNotFound):
         queue.replay(job_id)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import uuid
 
 import pytest
@@ -17,20 +16,6 @@ def run(twin, *args, **kwargs):
     """Call an async twin from sync code, as a sync Django view would (async_to_sync keeps
     its sync_to_async calls in this thread, on this thread's connection)."""
     return async_to_sync(twin)(*args, **kwargs)
-
-
-#: every inspection and operation of API.md; each has an `a`-prefixed twin
-SYNC_NAMES = ["stats", "stats_by_queue", "get_job", "list_jobs", "cancel_job",
-              "cancel_running_job", "dead_letters", "retry_dead", "delete_dead",
-              "purge_completed", "purge_dead", "replay", "pause", "resume", "paused_queues",
-              "job_errors", "task_logs", "metrics", "enqueue", "enqueue_many"]
-
-
-@pytest.mark.parametrize("name", SYNC_NAMES)
-def test_queue_every_operation_has_an_async_twin(name):
-    twin = getattr(Queue, f"a{name}")
-    assert inspect.iscoroutinefunction(twin)
-    assert twin.__name__ == f"a{name}"
 
 
 def test_queue_repr_names_the_alias():

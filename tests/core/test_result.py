@@ -18,7 +18,7 @@ from tests.testapp import tasks
 
 pytestmark = pytest.mark.django_db
 
-#: the job JSON of API.md (GET /jobs/{job_id})
+#: the job JSON of docs/api.md (GET /jobs/{job_id})
 JOB_KEYS = {"id", "queue", "task_name", "status", "priority", "progress", "retry_count",
             "max_retries", "created_at", "scheduled_at", "started_at", "completed_at", "error",
             "timeout_ms", "unique_key", "metadata"}

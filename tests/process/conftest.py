@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, child_env
-from tests.process.helpers import Proc
+from tests.conftest import child_env
+from tests.helpers.processes import Launcher, Proc
 
 Spawn = Callable[..., Proc]
 
@@ -19,19 +18,10 @@ def spawn(tmp_path: Path) -> Iterator[Spawn]:
     """`spawn(name, argv, **env)`: start a process on the test database (see `child_env`),
     with stdout/stderr in files under tmp_path; anything still running is killed after the
     test."""
-    procs: list[Proc] = []
+    launcher = Launcher(tmp_path)
 
     def start(name: str, argv: list[str], **env: str) -> Proc:
-        out, err = tmp_path / f"{name}.out", tmp_path / f"{name}.err"
-        with out.open("wb") as out_fh, err.open("wb") as err_fh:
-            popen = subprocess.Popen(argv, cwd=ROOT, stdout=out_fh, stderr=err_fh,
-                                     env=child_env(PYTHONUNBUFFERED="1", **env))
-        proc = Proc(name, popen, out, err)
-        procs.append(proc)
-        return proc
+        return launcher.start(name, argv, child_env(PYTHONUNBUFFERED="1", **env))
 
     yield start
-    for proc in procs:
-        if proc.popen.poll() is None:
-            proc.popen.kill()
-        proc.popen.wait(timeout=30)
+    launcher.stop()

@@ -1,48 +1,18 @@
-"""Subprocesses for process tests: output goes to files (a test can wait on a line appearing,
-and no pipe ever fills up), and a deadline on every wait."""
+"""argv builders, start barriers and ports for the process tests (Proc and the launcher live
+in tests/helpers/processes.py)."""
 
 from __future__ import annotations
 
 import socket
-import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
+from tests.helpers.processes import Proc
 
-@dataclass
-class Proc:
-    """A subprocess with its stdout and stderr in files."""
-
-    name: str
-    popen: subprocess.Popen[bytes]
-    out_path: Path
-    err_path: Path
-
-    @property
-    def stdout(self) -> str:
-        return self.out_path.read_text(errors="replace")
-
-    @property
-    def stderr(self) -> str:
-        return self.err_path.read_text(errors="replace")
-
-    def wait(self, timeout: float = 60.0) -> int:
-        """Wait for exit (fail the test after `timeout` seconds) and return the exit code."""
-        try:
-            return self.popen.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.popen.kill()
-            self.popen.wait()
-            raise AssertionError(f"{self.name} still running after {timeout} s\n"
-                                 f"{self.describe()}") from None
-
-    def describe(self) -> str:
-        return (f"{self.name} exit={self.popen.poll()}\n--- stdout\n{self.stdout}\n"
-                f"--- stderr\n{self.stderr}")
+__all__ = ["Proc", "answers", "free_port", "module_argv", "wait_for_path", "worker_argv"]
 
 
 def worker_argv(*args: str) -> list[str]:

@@ -7,9 +7,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,32 +15,16 @@ from typing import Any
 import pytest
 
 from taskito.contrib.sse import progress_url
-from tests.conftest import ROOT, child_env, wait_for
+from tests.conftest import child_env, wait_for
+from tests.helpers.processes import Launcher
+from tests.helpers.services import REDIS, redis_client
+from tests.helpers.sse import events_in
 from tests.process.helpers import Proc, answers, free_port, worker_argv
 from tests.testapp import tasks
 
 pytestmark = [pytest.mark.process, pytest.mark.django_db(transaction=True)]
 
-REDIS = {"host": "127.0.0.1", "port": 6379}
 DEADLINE = 30.0
-
-
-def redis_reachable() -> bool:
-    try:
-        import redis
-    except ImportError:
-        return False
-    try:
-        return bool(redis.Redis(**REDIS, socket_connect_timeout=2).ping())
-    except redis.RedisError:
-        return False
-
-
-def start(tmp_path: Path, name: str, argv: list[str], env: dict[str, str]) -> Proc:
-    out, err = tmp_path / f"{name}.out", tmp_path / f"{name}.err"
-    with out.open("wb") as stdout, err.open("wb") as stderr:
-        popen = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=stdout, stderr=stderr)
-    return Proc(name, popen, out, err)
 
 
 @pytest.fixture(params=["relay", "redis"])
@@ -51,41 +33,31 @@ def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple
     sharing the test database (and Redis in the "redis" variant)."""
     extra: dict[str, str] = {"PYTHONUNBUFFERED": "1"}
     if request.param == "redis":
-        if not redis_reachable():
-            pytest.skip(f"no Redis at {REDIS}")
+        redis_client().close()  # answers a ping, or the test skips (fails in CI)
         extra["TASKITO_TEST_EVENTSTREAM_REDIS"] = json.dumps(REDIS)
     env = child_env(**extra)
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    server = start(tmp_path, "uvicorn", [
+    launcher = Launcher(tmp_path, env=env)
+    server = launcher.start("uvicorn", [
         sys.executable, "-m", "uvicorn", "tests.asgi:application", "--host", "127.0.0.1",
-        "--port", str(port), "--workers", "2", "--timeout-graceful-shutdown", "2"], env)
-    worker = start(tmp_path, "worker", worker_argv(), env)
+        "--port", str(port), "--workers", "2", "--timeout-graceful-shutdown", "2"])
+    worker = launcher.start("worker", worker_argv())
     try:
         wait_for(lambda: server.popen.poll() is not None or answers(url + "/tasks/health"),
                  timeout=30)
         assert server.popen.poll() is None, server.describe()
         yield url, worker
     finally:
-        for proc in (server, worker):
-            proc.popen.terminate()
-        for proc in (server, worker):
-            proc.wait(timeout=30)
+        launcher.stop(graceful=True)
 
 
 def read_events(response: Any) -> Iterator[dict[str, Any]]:
     """The data of each `message` event of an open stream, as it arrives."""
-    kind = "message"
-    deadline = time.monotonic() + DEADLINE
-    for line in response.iter_lines():
-        assert time.monotonic() < deadline, "the stream ran past its deadline"
-        if line.startswith("event:"):
-            kind = line[6:].strip()
-        elif line.startswith("data:") and kind == "message":
-            yield json.loads(line[5:])
-        elif not line:
-            kind = "message"
+    for item in events_in(response.iter_lines(), DEADLINE):
+        if not isinstance(item, str) and item.kind == "message":
+            yield item.data
 
 
 def test_a_browser_style_client_follows_a_worker_process(deployment, tmp_path):

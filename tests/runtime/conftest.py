@@ -1,33 +1,15 @@
-"""Fixtures for runtime tests: signal capture and hooks into a running job."""
+"""Fixtures for runtime tests: hooks into a running job, the taskito logger left unconfigured
+(signal capture is tests/conftest.py's `capture`)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from django.dispatch import Signal
 
-
-@pytest.fixture
-def capture() -> Iterator[Callable[[Signal], list[dict[str, Any]]]]:
-    """`events = capture(signal)`: the kwargs of every send, until the test ends."""
-    connected: list[tuple[Signal, Callable[..., None]]] = []
-
-    def start(signal: Signal) -> list[dict[str, Any]]:
-        events: list[dict[str, Any]] = []
-
-        def receiver(sender: Any, **kwargs: Any) -> None:
-            kwargs.pop("signal", None)
-            events.append(kwargs)
-
-        signal.connect(receiver, weak=False)
-        connected.append((signal, receiver))
-        return events
-
-    yield start
-    for signal, receiver in connected:
-        signal.disconnect(receiver)
+from taskito.runtime import logs
 
 
 @pytest.fixture
@@ -49,3 +31,27 @@ def on_start() -> Iterator[Callable[[Callable[..., None]], None]]:
     yield install
     for receiver in installed:
         signals.job_started.disconnect(receiver)
+
+
+@pytest.fixture
+def unconfigured() -> Iterator[logging.Logger]:
+    """The `taskito` logger as Django's default LOGGING leaves it (tests.settings configures
+    it); restored afterwards."""
+    target = logging.getLogger("taskito")
+    saved = (target.level, list(target.handlers), target.propagate, logging.root.level,
+             list(logging.root.handlers))
+    target.setLevel(logging.NOTSET)
+    for handler in list(target.handlers):
+        target.removeHandler(handler)
+    yield target
+    level, handlers, propagate, root_level, root_handlers = saved
+    for lg, keep in ((target, handlers), (logging.root, root_handlers)):
+        for handler in list(lg.handlers):
+            if handler not in keep:
+                lg.removeHandler(handler)
+    target.handlers[:] = handlers
+    target.setLevel(level)
+    target.propagate = propagate
+    logging.root.setLevel(root_level)
+    if hasattr(target, logs._MARK):
+        delattr(target, logs._MARK)

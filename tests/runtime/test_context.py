@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from taskito import TaskCancelledError, current_job
+from taskito.exceptions import SerializationError
 from taskito.models import DeadLetter, TaskLog
 from tests.testapp import tasks
 
@@ -65,8 +66,14 @@ def test_update_progress_rejects_non_numbers(value):
         current_job.update_progress(value)
 
 
-def test_update_progress_outside_a_worker_does_nothing():
-    current_job.update_progress(50)
+@pytest.mark.django_db
+def test_update_progress_outside_a_worker_does_nothing(django_assert_num_queries):
+    with django_assert_num_queries(0):
+        assert current_job.update_progress(50) is None
+        assert current_job.update_progress(60, partial={"rows": 3}) is None
+    # the partial result is still checked, as a worker would: the same error inline
+    with pytest.raises(SerializationError):
+        current_job.update_progress(70, partial=object())
 
 
 @pytest.mark.django_db
@@ -105,9 +112,11 @@ def test_log_outside_a_worker_stores_nothing():
     assert not TaskLog.objects.exists()
 
 
-def test_check_cancelled_outside_a_worker_does_nothing():
-    current_job.check_cancelled()
-    current_job.check_timeout()
+@pytest.mark.django_db
+def test_check_cancelled_outside_a_worker_does_nothing(django_assert_num_queries):
+    with django_assert_num_queries(0):
+        assert current_job.check_cancelled() is None
+        assert current_job.check_timeout() is None
 
 
 @pytest.mark.django_db

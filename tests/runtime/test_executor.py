@@ -32,7 +32,15 @@ def test_run_once_success_records_a_metric(worker):
     worker.run_once()
     metric = TaskMetric.objects.get(job_id=job.id)
     assert (metric.task_name, metric.queue, metric.succeeded) == (tasks.add.name, "default", True)
-    assert metric.wall_time_ms >= 0
+    # add() takes microseconds: the metric is milliseconds of that, not seconds or a timestamp
+    assert 0 < metric.wall_time_ms < 1000
+
+
+def test_run_once_metric_measures_the_task_s_own_time(worker):
+    job = tasks.spins_then_checks_timeout.delay(0.05)
+    worker.run_once()
+    metric = TaskMetric.objects.get(job_id=job.id)
+    assert 50 <= metric.wall_time_ms < 50_000
 
 
 def test_run_once_failure_is_retried(worker):

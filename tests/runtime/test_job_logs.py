@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
 
 import pytest
 
@@ -98,30 +97,6 @@ def test_worker_start_and_stop_are_logged_on_taskito_worker(queue, caplog):
 
 
 # -- taskito_worker -v ---------------------------------------------------------------------
-
-@pytest.fixture
-def unconfigured() -> Iterator[logging.Logger]:
-    """The `taskito` logger as Django's default LOGGING leaves it (tests.settings configures
-    it); restored afterwards."""
-    target = logging.getLogger("taskito")
-    saved = (target.level, list(target.handlers), target.propagate, logging.root.level,
-             list(logging.root.handlers))
-    target.setLevel(logging.NOTSET)
-    for handler in list(target.handlers):
-        target.removeHandler(handler)
-    yield target
-    level, handlers, propagate, root_level, root_handlers = saved
-    for lg, keep in ((target, handlers), (logging.root, root_handlers)):
-        for handler in list(lg.handlers):
-            if handler not in keep:
-                lg.removeHandler(handler)
-    target.handlers[:] = handlers
-    target.setLevel(level)
-    target.propagate = propagate
-    logging.root.setLevel(root_level)
-    if hasattr(target, logs._MARK):
-        delattr(target, logs._MARK)
-
 
 def test_verbosity_is_left_alone_when_the_project_configured_taskito():
     # tests.settings configures the `taskito` logger in LOGGING

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -22,6 +24,10 @@ T0 = datetime(2026, 3, 28, 10, 3, 7, tzinfo=UTC)
 
 def test_next_fire_five_fields():
     assert next_fire("*/5 * * * *", T0) == datetime(2026, 3, 28, 10, 5, tzinfo=UTC)
+
+
+def test_next_fires_gives_one_time_by_default():
+    assert next_fires("*/5 * * * *", T0) == [datetime(2026, 3, 28, 10, 5, tzinfo=UTC)]
 
 
 def test_next_fire_six_fields_has_seconds_first():
@@ -45,6 +51,20 @@ def test_validate_cron_refuses_bad_expressions(expr):
 def test_validate_cron_refuses_unknown_time_zone():
     with pytest.raises(ConfigurationError, match="time zone"):
         validate_cron("* * * * *", "Mars/Olympus")
+    with pytest.raises(ConfigurationError, match="time zone"):
+        next_fires("* * * * *", T0, "Mars/Olympus")
+
+
+def test_validate_cron_reads_six_fields_seconds_first():
+    # valid only with seconds first: read seconds last, 30 would be the hour
+    validate_cron("30 30 23 * * *")
+    assert next_fire("30 30 23 * * *", T0) == datetime(2026, 3, 28, 23, 30, 30, tzinfo=UTC)
+
+
+def test_validate_cron_says_how_to_write_one():
+    with pytest.raises(ConfigurationError,
+                       match=re.escape("with seconds first, e.g. '*/5 * * * *' or '*/10")):
+        validate_cron("not a cron")
 
 
 def test_periodic_decorator_registers_task_and_schedule():
@@ -186,3 +206,42 @@ def test_lifeline_leader_fires_due_schedules(queue):
     life.tick()
     assert Job.objects.filter(task_name=tasks.add.name).count() == 1
     life.close()
+
+
+@pytest.mark.django_db
+def test_two_lifelines_racing_for_one_periodic_fire_fire_it_once(queue, monkeypatch):
+    """The leader stalls between reading a due schedule and firing it, long enough for its
+    lease to expire; a second lifeline takes the lease and fires the schedule meanwhile. When
+    the first one carries on, its move of the schedule names the time it read, which is gone:
+    it fires nothing."""
+    from taskito.engine import housekeeping
+
+    now = timezone.now().replace(microsecond=0)
+    PeriodicTask.objects.create(name="race", task_name=tasks.add.name, cron="* * * * *",
+                                args="[1, 1]", next_run_at=now - timedelta(seconds=1))
+    first = Lifeline(Engine(queue), worker_id="first", queues="*", concurrency=1,
+                     heartbeat_interval=1, stale_after=30)
+    second = Lifeline(Engine(queue), worker_id="second", queues="*", concurrency=1,
+                      heartbeat_interval=1, stale_after=30)
+    real_next_fire = housekeeping.next_fire
+    stalled = []
+
+    def next_fire_with_a_stall(*args, **kwargs):
+        if first.leader and not stalled:  # the leader, firing, stalls once: its lease (2 s)
+            # runs out meanwhile (sync_periodic, before the lease, reads next_fire too)
+            stalled.append(True)
+            second.tick(now=now + timedelta(seconds=5))
+            assert second.leader
+        return real_next_fire(*args, **kwargs)
+
+    monkeypatch.setattr(housekeeping, "next_fire", next_fire_with_a_stall)
+    first.tick(now=now)
+
+    assert first.leader and stalled
+    (job,) = Job.objects.filter(task_name=tasks.add.name)
+    assert json.loads(job.metadata) == {"periodic": "race",
+                                        "scheduled_for": (now - timedelta(seconds=1)).isoformat()}
+    row = PeriodicTask.objects.get(name="race")
+    assert row.next_run_at == next_fire("* * * * *", now + timedelta(seconds=5), "UTC")
+    first.close()
+    second.close()

@@ -15,7 +15,13 @@ from tests.testapp import tasks
 
 pytestmark = pytest.mark.django_db
 
-MINUTE = datetime(2031, 6, 1, 12, 0, 10, tzinfo=UTC)  # in the future: etas stay as given
+
+
+@pytest.fixture
+def minute() -> datetime:
+    """Ten seconds into a minute a day from now: in the future, so etas stay as given (an eta
+    in the past is due now), whatever day the suite runs on."""
+    return (datetime.now(UTC) + timedelta(days=1)).replace(second=10, microsecond=0)
 
 
 @pytest.fixture
@@ -27,24 +33,49 @@ def _statuses(jobs):
     return [j.refresh().status for j in jobs]
 
 
-def test_rate_limited_task_runs_at_most_its_rate_per_window(wide):
-    jobs = [tasks.limited.apply_async((i,), eta=MINUTE - timedelta(seconds=5)) for i in range(5)]
-    assert wide.run_once(now=MINUTE) == 2
+def test_rate_limited_task_runs_at_most_its_rate_per_window(wide, minute):
+    jobs = [tasks.limited.apply_async((i,), eta=minute - timedelta(seconds=5)) for i in range(5)]
+    assert wide.run_once(now=minute) == 2
     assert _statuses(jobs).count("complete") == 2
     waiting = Job.objects.filter(status=0)
     # put back for the next minute, spending neither a retry nor an attempt
-    assert {j.scheduled_at for j in waiting} == {datetime(2031, 6, 1, 12, 1, tzinfo=UTC)}
+    assert {j.scheduled_at for j in waiting} == {minute.replace(second=0) + timedelta(minutes=1)}
     assert {(j.retry_count, j.attempts) for j in waiting} == {(0, 0)}
-    assert wide.run_once(now=MINUTE + timedelta(seconds=30)) == 0
-    assert wide.run_once(now=MINUTE + timedelta(minutes=1)) == 2
+    assert wide.run_once(now=minute + timedelta(seconds=30)) == 0
+    assert wide.run_once(now=minute + timedelta(minutes=1)) == 2
 
 
-def test_queue_rate_limit_from_settings(wide):
-    jobs = [tasks.add.apply_async((i, i), eta=MINUTE - timedelta(seconds=5)) for i in range(3)]
+def test_queue_rate_limit_from_settings(wide, minute):
+    jobs = [tasks.add.apply_async((i, i), eta=minute - timedelta(seconds=5)) for i in range(3)]
     with override_settings(TASKITO={"QUEUE_RATE_LIMITS": {"default": "1/s"}}):
-        assert wide.run_once(now=MINUTE) == 1
-        assert wide.run_once(now=MINUTE + timedelta(seconds=1)) == 1
+        assert wide.run_once(now=minute) == 1
+        assert wide.run_once(now=minute + timedelta(seconds=1)) == 1
     assert _statuses(jobs).count("complete") == 2
+
+
+def test_concurrency_and_rate_limit_together_spend_neither_for_a_deferred_job(wide, minute):
+    """A job that waits for a slot spends no run of the rate; a job that waits for the rate
+    holds no slot (it would block its task's other jobs for a whole window)."""
+    jobs = [tasks.exclusive_limited.apply_async((i,), eta=minute - timedelta(seconds=5))
+            for i in range(3)]
+    slot = f"conc:task:{tasks.exclusive_limited.name}"
+    rate = f"rate:task:{tasks.exclusive_limited.name}"
+
+    def counters():
+        return {t.key: t.count for t in Throttle.objects.filter(key__in=[slot, rate])}
+
+    assert wide.run_once(now=minute) == 1  # one slot: the others wait half a second
+    assert _statuses(jobs).count("complete") == 1
+    assert counters() == {slot: 0, rate: 1}
+    assert wide.run_once(now=minute + timedelta(seconds=1)) == 1  # the rate's second run
+    assert counters() == {slot: 0, rate: 2}
+    (last,) = Job.objects.filter(status=0)
+    assert wide.run_once(now=minute + timedelta(seconds=2)) == 0  # the slot is free, the rate
+    last.refresh_from_db()                                          # is not
+    assert last.scheduled_at == minute.replace(second=0) + timedelta(minutes=1)
+    assert counters() == {slot: 0, rate: 2}  # the slot it took for a moment is given back
+    assert wide.run_once(now=minute + timedelta(minutes=1)) == 1
+    assert _statuses(jobs) == ["complete"] * 3
 
 
 def test_concurrency_limit_admits_one_and_defers_the_other(engine, queue):

@@ -278,6 +278,11 @@ def limited(n: int) -> int:
     return n
 
 
+@queue.task(max_concurrent=1, rate_limit="2/m")
+def exclusive_limited(n: int) -> int:
+    return n
+
+
 @queue.task(max_concurrent=1, max_retries=1, retry_delays=[0])
 def exclusive(fail: bool = False) -> str:
     if fail:

@@ -76,11 +76,16 @@ def test_validate_rejects_out_of_range_numbers(key, value):
 
 
 def test_validate_accepts_the_defaults():
-    validate(DEFAULTS)
+    assert validate(DEFAULTS) is None
+    # and every default reads back as itself through an override that spells them all out
+    with override_settings(TASKITO=dict(DEFAULTS)):
+        assert {key: getattr(taskito_settings, key) for key in DEFAULTS} == DEFAULTS
 
 
 def test_validate_ignores_keys_of_other_surfaces():
-    validate({"REST_PERMISSION_CLASSES": ["x"]})
+    assert validate({"REST_PERMISSION_CLASSES": ["x"]}) is None
+    with override_settings(TASKITO={"REST_PERMISSION_CLASSES": ["x"]}):
+        assert taskito_settings.get("REST_PERMISSION_CLASSES") == ["x"]
 
 
 def test_conf_bad_override_raises_configuration_error_on_use():
@@ -96,6 +101,9 @@ def test_conf_setting_that_is_not_a_dict_raises_configuration_error():
 
 
 def test_conf_is_valid_again_after_a_bad_override_ends():
-    with override_settings(TASKITO={"CONCURRENCY": "many"}):
-        pass
-    assert taskito_settings.CONCURRENCY >= 1
+    before = taskito_settings.CONCURRENCY
+    # read inside the override: the bad value is what the settings object sees now
+    with override_settings(TASKITO={"CONCURRENCY": "many"}), \
+            pytest.raises(ConfigurationError, match="CONCURRENCY"):
+        _ = taskito_settings.CONCURRENCY
+    assert taskito_settings.CONCURRENCY == before == DEFAULTS["CONCURRENCY"]

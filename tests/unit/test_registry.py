@@ -162,3 +162,93 @@ def test_registry_unregister_removes_the_name():
     reg.register(build_spec(sample, name="gone"))
     reg.unregister("gone")
     assert reg.find("gone") is None
+
+
+# -- written to kill the mutants mutmut left alive (see README "Mutation testing") ---------
+
+def test_build_spec_lists_every_unknown_option():
+    with pytest.raises(ConfigurationError, match="unknown task option\\(s\\): colour, size; "):
+        build_spec(sample, size=1, colour="red")
+
+
+@pytest.mark.parametrize("limit", [0, True, 1.5, "2"])
+def test_build_spec_refuses_a_bad_max_concurrent(limit):
+    with pytest.raises(ConfigurationError, match="max_concurrent must be an int >= 1"):
+        build_spec(sample, max_concurrent=limit)
+
+
+def test_build_spec_edges_that_are_valid():
+    spec = build_spec(sample, max_concurrent=1, max_retries=0, retry_delays=[0],
+                      retry_backoff=0, rate_limit="1/s")
+    assert (spec.max_concurrent, spec.max_retries, spec.retry_delays, spec.rate_limit) == \
+        (1, 0, (0,) if isinstance(spec.retry_delays, tuple) else [0], "1/s")
+    assert parse_rate_limit("1/s") == (1, 1)
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"max_retries": -1}, "task option max_retries must be >= 0"),
+    ({"retry_delays": [1, -2]}, "retry_delays"),
+    ({"dont_retry_on": [42]}, "dont_retry_on"),
+    ({"rate_limit": "fast"}, "rate_limit 'fast' is not of the form"),
+])
+def test_build_spec_errors_name_the_option(options, message):
+    with pytest.raises(ConfigurationError, match=message):
+        build_spec(sample, **options)
+
+
+def test_register_refuses_a_function_of_another_module_under_the_same_name():
+    def look_alike(x: int) -> int:
+        return x
+
+    look_alike.__qualname__ = sample.__qualname__
+    look_alike.__module__ = "somewhere.else"
+    reg = Registry()
+    reg.register(build_spec(sample, name="same"))
+    with pytest.raises(ConfigurationError, match=r"give one of them another name=\.\.\."):
+        reg.register(build_spec(look_alike, name="same"))
+    reg.register(build_spec(sample, name="same"))  # the same function again: fine
+
+
+def test_a_resolver_added_twice_is_asked_once():
+    calls = []
+    reg = Registry()
+
+    def resolver(name):
+        calls.append(name)
+
+    reg.add_resolver(resolver)
+    reg.add_resolver(resolver)
+    assert reg.resolve("nobody") is None
+    assert calls == ["nobody"]
+
+
+def test_unregister_of_an_unknown_name_does_nothing():
+    reg = Registry()
+    reg.unregister("never.registered")
+    assert reg.names() == []
+
+
+def test_register_accepts_the_same_function_from_a_module_imported_twice():
+    def made() -> object:  # a module executed twice makes a new function object each time
+        def task(x: int) -> int:
+            return x
+
+        task.__module__, task.__qualname__ = "app.tasks", "task"
+        return task
+
+    first, second = made(), made()
+    assert first is not second
+    reg = Registry()
+    reg.register(build_spec(first, name="app.tasks.task"))
+    reg.register(build_spec(second, name="app.tasks.task"))
+    assert reg.get("app.tasks.task").func is second
+
+
+def test_periodic_specs_are_kept_by_name():
+    from taskito.registry import PeriodicSpec
+
+    reg = Registry()
+    every = PeriodicSpec(name="every", task_name="t", cron="* * * * *")
+    reg.add_periodic(every)
+    reg.add_periodic(every)
+    assert reg.periodic() == [every]

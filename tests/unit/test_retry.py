@@ -68,3 +68,9 @@ def test_retry_delay_explicit_list_ignores_the_rng():
 def test_retry_delay_rejects_retry_number_below_one(retry_number):
     with pytest.raises(ValueError, match="starts at 1"):
         retry_delay(retry_number, backoff=1.0, max_delay=60.0)
+
+
+@pytest.mark.parametrize("number", [0, -1])
+def test_retry_numbers_start_at_one(number):
+    with pytest.raises(ValueError, match=r"^retry_number starts at 1$"):
+        retry_delay(number, backoff=1.0, max_delay=60.0)

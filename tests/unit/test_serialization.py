@@ -69,3 +69,9 @@ def test_loads_none_is_none():
 def test_loads_bad_json_raises_value_error():
     with pytest.raises(json.JSONDecodeError):
         loads("{")
+
+
+def test_the_error_names_the_argument_s_type():
+    with pytest.raises(SerializationError, match=r"argument 0 of t is not JSON-serializable "
+                                                 r"\(set: "):
+        dump_call("t", ({1, 2},), None)

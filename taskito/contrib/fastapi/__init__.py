@@ -174,7 +174,7 @@ Made = tuple[Callable[..., Any], Any, dict[int | str, Any]]
 
 
 class TaskitoRouter(APIRouter):
-    """The endpoints of API.md over `queue`: `app.include_router(TaskitoRouter(queue),
+    """The endpoints of docs/api.md over `queue`: `app.include_router(TaskitoRouter(queue),
     prefix="/tasks")`. `include_routes` / `exclude_routes` take the route names of
     `taskito.contrib.endpoints.ROUTES` ("stats", "jobs", "job_cancel", ...). Each path also
     answers with a trailing slash, and other methods get a 405 in JSON."""
