@@ -96,14 +96,25 @@ run_pytest() {
     local data="$ROOT/test-output/$line/coverage-$db"
     rm -rf "$data" && mkdir -p "$data"
     local -a cov=(env COVERAGE_FILE="$data/.coverage" "$venv/bin/python" -m coverage)
+    # A run measures the dialect of its own database: the other vendors' modules cannot run
+    # there, so they are left out of its figure (each is measured by its own run).
+    local omit
+    case "$db" in
+        sqlite) omit="*/taskito/db/postgresql.py,*/taskito/db/mysql.py" ;;
+        mysql|mariadb) omit="*/taskito/db/sqlite.py,*/taskito/db/postgresql.py" ;;
+        *) omit="*/taskito/db/sqlite.py,*/taskito/db/mysql.py" ;;
+    esac
     env COVERAGE_PROCESS_START="$ROOT/pyproject.toml" "${cov[@]:1}" run -m pytest "$@" \
         || status=$?
     "${cov[@]}" combine -q "$data" >/dev/null 2>&1
-    "${cov[@]}" report --precision=2 >"$data/report.txt" 2>&1
-    total="$("${cov[@]}" report --format=total --precision=2 2>/dev/null || echo '?')"
+    "${cov[@]}" report --precision=2 --omit="$omit" >"$data/report.txt" 2>&1
+    total="$("${cov[@]}" report --format=total --precision=2 --omit="$omit" 2>/dev/null \
+             || echo '?')"
     if [[ "$whole" == 1 ]]; then
-        "${cov[@]}" report --fail-under="$COV_FLOOR" >/dev/null 2>&1 || cov_status=$?
-        echo "coverage: $line on $db: $total% of taskito/ (lines+branches, all processes)," \
+        "${cov[@]}" report --fail-under="$COV_FLOOR" --omit="$omit" >/dev/null 2>&1 \
+            || cov_status=$?
+        echo "coverage: $line on $db: $total% of taskito/ but the other databases' dialects" \
+            "(lines+branches, all processes)," \
             "floor $COV_FLOOR%$( (( cov_status )) && echo ': BELOW THE FLOOR')" \
             "(per module: ${data#"$ROOT/"}/report.txt)"
     else
