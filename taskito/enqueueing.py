@@ -15,6 +15,7 @@ from django.utils import timezone
 from taskito import middleware, signals
 from taskito.base import QueueBase
 from taskito.conf import taskito_settings
+from taskito.db import Dialect
 from taskito.exceptions import DependencyError
 from taskito.ids import new_id
 from taskito.registry import TaskSpec, registry
@@ -150,10 +151,11 @@ class EnqueueMixin(QueueBase):
                     None, [])
 
     def row(self, plan: Plan, job_id: uuid.UUID, args: str, kwargs: str,
-            unique_key: str | None = None) -> tuple[Any, ...]:
-        """One job's values in INSERT_COLUMNS order."""
+            unique_key: str | None = None, dialect: Dialect | None = None) -> tuple[Any, ...]:
+        """One job's values in INSERT_COLUMNS order (`dialect`: this queue's, looked up once
+        by a caller that builds many rows)."""
         return (
-            self.dialect.uid(job_id), plan.queue, plan.task_name, args, kwargs, 0,
+            (dialect or self.dialect).uid(job_id), plan.queue, plan.task_name, args, kwargs, 0,
             plan.priority, 0, 0, 0, plan.max_retries, plan.timeout_ms, plan.soft_timeout_ms,
             plan.created_at, plan.scheduled_at, plan.expires_at, plan.result_ttl, unique_key,
             plan.metadata, False, bool(plan.dependencies),
@@ -364,20 +366,21 @@ class _Batch:
         per batch, then one look-up of the holders of the keys that were taken. Returns the
         job id of each call."""
         q = self.queue
-        plain = [q.row(p, i, a, k) for p, i, a, k, key in self.rows if key is None]
+        d = q.dialect  # once: the property reads the settings
+        plain = [q.row(p, i, a, k, dialect=d) for p, i, a, k, key in self.rows if key is None]
         if plain:
-            q.dialect.insert_jobs(plain)
+            d.insert_jobs(plain)
             self.created.update(i for _, i, _, _, key in self.rows if key is None)
         pending = [r for r in self.rows if r[4] is not None]
         held: dict[uuid.UUID, uuid.UUID] = {}
         for _ in range(_HAND_OVER_TRIES):
             if not pending:
                 break
-            written = q.dialect.insert_unique_jobs([q.row(p, i, a, k, key)
-                                                    for p, i, a, k, key in pending])
+            written = d.insert_unique_jobs([q.row(p, i, a, k, key, dialect=d)
+                                            for p, i, a, k, key in pending])
             self.created.update(written)
             taken = [r for r in pending if r[1] not in written]
-            holders = q.dialect.active_unique_many([str(r[4]) for r in taken]) if taken else {}
+            holders = d.active_unique_many([str(r[4]) for r in taken]) if taken else {}
             for r in taken:
                 if r[4] in holders:
                     held[r[1]] = holders[str(r[4])]
