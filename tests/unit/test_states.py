@@ -109,4 +109,4 @@ def test_stats_keys_report_complete_as_completed():
 def test_requeue_leaves_only_terminal_failures_and_cancellations():
     from taskito.states import REQUEUE_FROM
 
-    assert REQUEUE_FROM == TERMINAL - {JobStatus.COMPLETE}
+    assert TERMINAL - {JobStatus.COMPLETE} == REQUEUE_FROM
