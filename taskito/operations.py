@@ -130,8 +130,9 @@ class OperationsMixin(QueueBase):
         if blocked.exists():
             return False
         now = timezone.now()
+        d = self.dialect
         try:
-            with transaction.atomic(using=self.using):
+            with transaction.atomic(using=self.using), d.cursor() as cursor:
                 moved = jobs.filter(id=jid, status__in=REQUEUE_FROM,
                                     workflow_id__isnull=True).update(
                     status=JobStatus.PENDING, scheduled_at=now, retry_count=0, attempts=0,
@@ -141,6 +142,7 @@ class OperationsMixin(QueueBase):
                 if moved:
                     self.dead_letter_model.objects.using(self.using).filter(
                         original_job_id=jid).delete()
+                    d.notify_new_jobs(cursor)  # wake idle workers, as an enqueue does
         except IntegrityError:  # an active job holds its unique key
             return False
         return bool(moved)
