@@ -117,10 +117,10 @@ class OperationsMixin(QueueBase):
 
     def requeue_job(self, job_id: Any) -> bool:
         """Put a failed, dead or cancelled job back to pending, due now, as if new: retry
-        count and attempts reset, error, result and finish time cleared; its dead letter is
-        removed. False for any other job, a workflow step (use `retry_dead` or `replay`), a
-        job waiting on a dependency that did not complete, or one whose unique key an
-        active job holds."""
+        count and attempts reset, error, result, finish time and expiry cleared; its dead
+        letter is removed. False for any other job, a workflow step (use `retry_dead` or
+        `replay`), a job waiting on a dependency that did not complete, or one whose unique
+        key an active job holds."""
         jid = as_uuid(job_id)
         if jid is None:
             return False
@@ -138,7 +138,7 @@ class OperationsMixin(QueueBase):
                     status=JobStatus.PENDING, scheduled_at=now, retry_count=0, attempts=0,
                     progress=0, error=None, result=None, partial_result=None,
                     started_at=None, completed_at=None, worker_id=None, claim_token=None,
-                    cancel_requested=False)
+                    cancel_requested=False, expires_at=None)  # asked to run: no expiry
                 if moved:
                     self.dead_letter_model.objects.using(self.using).filter(
                         original_job_id=jid).delete()

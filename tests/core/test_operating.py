@@ -75,9 +75,11 @@ def test_requeue_job_puts_a_cancelled_job_back_and_it_runs(queue, worker, row):
 
 def test_requeue_job_puts_a_failed_job_back(queue, completed_job, row):
     job = completed_job()
-    Job.objects.filter(id=job.id).update(status=3, error="boom", retry_count=2)
+    Job.objects.filter(id=job.id).update(status=3, error="boom", retry_count=2,
+                                         expires_at=timezone.now() - timedelta(hours=1))
     assert queue.requeue_job(job.id) is True
-    assert (row(job).status, row(job).retry_count, row(job).error) == (0, 0, None)
+    again = row(job)
+    assert (again.status, again.retry_count, again.error, again.expires_at) == (0, 0, None, None)
 
 
 def test_requeue_job_refuses_active_and_complete_jobs(queue, completed_job, running_job, row):
