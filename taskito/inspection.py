@@ -200,3 +200,19 @@ class InspectionMixin(QueueBase):
                        "status": JobStatus(n["status"]).label} for n in nodes],
             "edges": sorted([str(a), str(b)] for a, b in edges),
         }
+
+    def workers(self) -> list[dict[str, Any]]:
+        """Workers by last heartbeat, newest first: {id, host, pid, queues, concurrency, busy,
+        started_at, last_heartbeat}; `busy` counts the running jobs each holds (one grouped
+        query for all of them). A clean exit removes the row, so a stale one is a dead
+        worker whose jobs the lifeline rescues."""
+        from taskito.models import WorkerHeartbeat
+
+        rows = list(WorkerHeartbeat.objects.using(self.using).order_by("-last_seen"))
+        busy = dict(self.job_model.objects.using(self.using).order_by()
+                    .filter(status=JobStatus.RUNNING, worker_id__in=[r.worker_id for r in rows])
+                    .values_list("worker_id").annotate(n=Count("*"))) if rows else {}
+        return [{"id": r.worker_id, "host": r.hostname, "pid": r.pid,
+                 "queues": [name for name in r.queues.split(",") if name],
+                 "concurrency": r.concurrency, "busy": busy.get(r.worker_id, 0),
+                 "started_at": r.started_at, "last_heartbeat": r.last_seen} for r in rows]

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from taskito.base import QueueBase
@@ -18,7 +18,7 @@ from taskito.ids import as_uuid
 from taskito.registry import TaskSpec, registry
 from taskito.result import JobResult
 from taskito.serialization import loads, unique_key_for
-from taskito.states import JobStatus, WorkflowStatus
+from taskito.states import REQUEUE_FROM, JobStatus, WorkflowStatus
 
 PURGE_BATCH = 1000
 #: what a dead letter and a job both keep of a call
@@ -100,6 +100,52 @@ class OperationsMixin(QueueBase):
             d.cancel_dependents(cursor, [jid], now, f"dependency cancelled: {jid}")
             self.step_cancelled(cursor, jid)  # a workflow step: its workflow ends cancelled
         return True
+
+    def revoke_task(self, task_name: str) -> int:
+        """Cancel every pending job of task `task_name` (each as `cancel_job` does: its
+        pending dependents and its workflow too); returns how many were cancelled."""
+        if not isinstance(task_name, str) or not task_name:
+            raise ValueError(f"task name must be a non-empty string, not {task_name!r}")
+        pending = (self.job_model.objects.using(self.using)
+                   .filter(task_name=task_name, status=JobStatus.PENDING).order_by())
+        cancelled = 0
+        while ids := list(pending.values_list("id", flat=True)[:PURGE_BATCH]):
+            # a job claimed or cancelled meanwhile answers False and is not counted; the
+            # next batch no longer sees it either way
+            cancelled += sum(self.cancel_job(jid) for jid in ids)
+        return cancelled
+
+    def requeue_job(self, job_id: Any) -> bool:
+        """Put a failed, dead or cancelled job back to pending, due now, as if new: retry
+        count and attempts reset, error, result, finish time and expiry cleared; its dead
+        letter is removed. False for any other job, a workflow step (use `retry_dead` or
+        `replay`), a job waiting on a dependency that did not complete, or one whose unique
+        key an active job holds."""
+        jid = as_uuid(job_id)
+        if jid is None:
+            return False
+        jobs = self.job_model.objects.using(self.using)
+        blocked = (self.dependency_model.objects.using(self.using)
+                   .filter(job_id=jid).exclude(depends_on__status=JobStatus.COMPLETE))
+        if blocked.exists():
+            return False
+        now = timezone.now()
+        d = self.dialect
+        try:
+            with transaction.atomic(using=self.using), d.cursor() as cursor:
+                moved = jobs.filter(id=jid, status__in=REQUEUE_FROM,
+                                    workflow_id__isnull=True).update(
+                    status=JobStatus.PENDING, scheduled_at=now, retry_count=0, attempts=0,
+                    progress=0, error=None, result=None, partial_result=None,
+                    started_at=None, completed_at=None, worker_id=None, claim_token=None,
+                    cancel_requested=False, expires_at=None)  # asked to run: no expiry
+                if moved:
+                    self.dead_letter_model.objects.using(self.using).filter(
+                        original_job_id=jid).delete()
+                    d.notify_new_jobs(cursor)  # wake idle workers, as an enqueue does
+        except IntegrityError:  # an active job holds its unique key
+            return False
+        return bool(moved)
 
     def cancel_running_job(self, job_id: Any) -> bool:
         """Ask a running job to stop: `current_job.check_cancelled()` raises in the task."""

@@ -100,6 +100,9 @@ class Queue(WorkflowMixin, EnqueueMixin, InspectionMixin, OperationsMixin):
     aenqueue = async_twin(EnqueueMixin.enqueue)
     aenqueue_many = async_twin(EnqueueMixin.enqueue_many)
     acancel_job = async_twin(OperationsMixin.cancel_job)
+    arevoke_task = async_twin(OperationsMixin.revoke_task)
+    arequeue_job = async_twin(OperationsMixin.requeue_job)
+    aworkers = async_twin(InspectionMixin.workers)
     acancel_running_job = async_twin(OperationsMixin.cancel_running_job)
     aretry_dead = async_twin(OperationsMixin.retry_dead)
     adelete_dead = async_twin(OperationsMixin.delete_dead)
@@ -121,7 +124,7 @@ ASYNC_TWINS = (
     "oldest_pending", "throughput", "job_dag", "enqueue", "enqueue_many", "cancel_job",
     "cancel_running_job", "retry_dead", "delete_dead", "replay", "purge_completed",
     "purge_dead", "pause", "resume", "paused_queues", "apply_workflow", "get_workflow",
-    "cancel_workflow",
+    "cancel_workflow", "workers", "requeue_job", "revoke_task",
 )
 
 #: The default queue, configured by the TASKITO setting.

@@ -56,6 +56,11 @@ TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.CANCELLED: frozenset(),
 }
 
+#: The one way out of a terminal status: an operator's `Queue.requeue_job` puts a failed, dead
+#: or cancelled job back to pending (the same row, its retry count reset). Kept apart from
+#: TRANSITIONS, which describes what the queue itself does to a job.
+REQUEUE_FROM = frozenset({JobStatus.FAILED, JobStatus.DEAD, JobStatus.CANCELLED})
+
 CHOICES = [(s.value, s.label) for s in JobStatus]
 
 # stats() keys, in order; status 2 is reported as "completed" like the original taskito.

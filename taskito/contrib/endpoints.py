@@ -16,7 +16,7 @@ from django.utils import timezone
 from taskito.conf import taskito_settings
 from taskito.contrib import waits
 from taskito.exceptions import JobNotFound
-from taskito.presenters import job_dict
+from taskito.presenters import iso, job_dict
 from taskito.queue import Queue
 from taskito.serialization import UNSET, loads
 from taskito.states import TERMINAL, JobStatus
@@ -45,6 +45,9 @@ ROUTES: dict[str, tuple[str, str]] = {
     "job_result": ("GET", "/jobs/{job_id}/result"),
     "job_progress": ("GET", "/jobs/{job_id}/progress"),
     "job_cancel": ("POST", "/jobs/{job_id}/cancel"),
+    "job_requeue": ("POST", "/jobs/{job_id}/requeue"),
+    "task_revoke": ("POST", "/tasks/{task_name}/revoke"),
+    "workers": ("GET", "/workers"),
     "dead_letters": ("GET", "/dead-letters"),
     "dead_letter_retry": ("POST", "/dead-letters/{dead_id}/retry"),
     "workflow": ("GET", "/workflows/{workflow_id}"),
@@ -52,6 +55,11 @@ ROUTES: dict[str, tuple[str, str]] = {
     "health": ("GET", "/health"),
     "readiness": ("GET", "/readiness"),
 }
+#: routes with a path parameter that never answer 404: an unknown id or name acts on nothing
+#: (false / 0), as the Queue call does
+NO_NOT_FOUND = frozenset({"job_requeue", "task_revoke"})
+#: routes whose path parameter itself may be refused with a 400 (a task name with a NUL)
+CHECKED_PATH = frozenset({"task_revoke"})
 
 
 def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -348,6 +356,23 @@ def cancel_job(queue: Queue, job_id: str) -> dict[str, bool]:
     """A pending job is cancelled at once; a running one is asked to stop."""
     _job_row(queue, job_id)
     return {"cancelled": queue.cancel_job(job_id) or queue.cancel_running_job(job_id)}
+
+
+def requeue_job(queue: Queue, job_id: str) -> dict[str, bool]:
+    """A failed, dead or cancelled job back to pending; false for any other or unknown id."""
+    return {"requeued": queue.requeue_job(job_id)}
+
+
+def revoke_task(queue: Queue, task_name: str) -> dict[str, int]:
+    """Cancel every pending job of the task; how many were."""
+    name = text_param({"task_name": task_name}, "task_name")
+    return {"revoked": queue.revoke_task(name or "")}
+
+
+def workers(queue: Queue) -> list[dict[str, Any]]:
+    """The workers' heartbeats, newest first, with their busy slots."""
+    return [{**w, "started_at": iso(w["started_at"]), "last_heartbeat": iso(w["last_heartbeat"])}
+            for w in queue.workers()]
 
 
 def dead_letters(queue: Queue, params: Mapping[str, Any]) -> list[dict[str, Any]]:

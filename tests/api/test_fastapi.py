@@ -76,7 +76,8 @@ def test_dependencies_guard_every_route(queue):
 
     client = TestClient(app_with(TaskitoRouter(queue, dependencies=[Depends(staff_only)])))
     for method, path in ROUTES.values():
-        url = "/tasks" + path.format(job_id="x", dead_id="x", workflow_id="x")
+        url = "/tasks" + path.format(job_id="x", dead_id="x", workflow_id="x",
+                                     task_name="x")
         assert client.request(method, url).status_code == 403, url
     assert client.get("/tasks/stats", headers={"X-Token": "secret"}).status_code == 200
 

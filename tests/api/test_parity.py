@@ -58,11 +58,12 @@ READS: dict[str, list[str]] = {
     "dead_letters": ["/dead-letters", "/dead-letters?limit=1&offset=1",
                      "/dead-letters?limit=0", "/dead-letters?offset=-1"],
     "health": ["/health"],
+    "workers": ["/workers"],
     "readiness": ["/readiness"],
     "workflow": ["/workflows/{flow}", "/workflows/{missing}", "/workflows/not-a-uuid"],
 }
 #: compared by the write tests below
-WRITES = {"job_cancel", "dead_letter_retry"}
+WRITES = {"job_cancel", "dead_letter_retry", "job_requeue", "task_revoke"}
 
 
 def test_every_route_is_compared():
@@ -111,6 +112,39 @@ def test_dead_letter_retry_answers_alike(api, fastapi_client, make_jobs, queue):
     answers_alike(api, fastapi_client, "post", f"/dead-letters/{dead_first}/retry")
     answers_alike(api, fastapi_client, "post", "/dead-letters/garbage/retry")
     answers_alike(api, fastapi_client, "get", f"/jobs/{drf.json()['new_job_id']}")
+
+
+@pytest.mark.parametrize("kind", ["dead", "completed", "pending", "missing", "garbage"])
+def test_requeue_answers_alike(api, fastapi_client, make_jobs, kind):
+    first, second = make_jobs(), make_jobs()
+    mine, theirs = ((getattr(first, kind).id, getattr(second, kind).id)
+                    if hasattr(first, kind) else (UNKNOWN_ID if kind == "missing" else "bad",) * 2)
+    status, body = answers_alike(api, fastapi_client, "post", f"/jobs/{mine}/requeue",
+                                 f"/jobs/{theirs}/requeue")
+    assert (status, body) == (200, {"requeued": kind == "dead"})
+
+
+def test_revoke_answers_alike(api, fastapi_client, make_jobs):
+    make_jobs(), make_jobs()  # a pending add() each
+    drf = api.post(f"{PREFIX}/tasks/{tasks.add.name}/revoke")
+    assert (drf.status_code, drf.json()) == (200, {"revoked": 2})
+    answers_alike(api, fastapi_client, "post", f"/tasks/{tasks.add.name}/revoke")  # 0 left
+    answers_alike(api, fastapi_client, "post", "/tasks/no.such.task/revoke")
+    status, body = answers_alike(api, fastapi_client, "post", "/tasks/a%00b/revoke")
+    assert status == 400 and "task_name" in body["detail"]
+
+
+def test_workers_answer_alike(api, fastapi_client, make_jobs, engine):
+    from django.utils import timezone
+
+    make_jobs()  # one job running, held by "api-tests"
+    engine.heartbeat(worker_id="api-tests", hostname="box", pid=7, queues="claimed",
+                     concurrency=3, started_at=timezone.now())
+    _, body = answers_alike(api, fastapi_client, "get", "/workers")
+    (worker,) = body
+    assert {k: worker[k] for k in ("id", "host", "pid", "queues", "concurrency", "busy")} == {
+        "id": "api-tests", "host": "box", "pid": 7, "queues": ["claimed"], "concurrency": 3,
+        "busy": 1}
 
 
 def test_progress_streams_answer_alike(api, fastapi_client, make_jobs):

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from taskito.contrib.endpoints import MAX_OFFSET, MAX_PAGE, ROUTES
+from taskito.contrib.endpoints import CHECKED_PATH, MAX_OFFSET, MAX_PAGE, NO_NOT_FOUND, ROUTES
 from tests.api.conftest import PREFIX
 
 pytest.importorskip("drf_spectacular")
@@ -49,7 +49,9 @@ def assert_truthful(schema: dict[str, Any]) -> None:
         operation = paths[PREFIX + path][method.lower()]
         assert {"401", "403"} <= set(operation["responses"]), name
         if "{" in path:
-            assert "404" in operation["responses"], name
+            assert ("404" in operation["responses"]) == (name not in NO_NOT_FOUND), name
+        if name in CHECKED_PATH:
+            assert "400" in operation["responses"], name
         params = {p["name"]: p["schema"] for p in operation.get("parameters", ())}
         if "limit" in params:
             assert params["limit"]["type"] == "integer"

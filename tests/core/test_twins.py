@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
+from django.utils import timezone
 
 from taskito import WorkflowResult, chain
 from taskito.engine import Engine
@@ -150,6 +151,15 @@ CASES: dict[str, Case] = {
                          shape=lambda w, jobs: [new_job(w, j) for j in jobs]),
     "cancel_job": Case(lambda w: ((tasks.noop.delay().id,), {}),
                        shape=lambda w, ok: (ok, w.queue.stats()["cancelled"] > 0)),
+    "requeue_job": Case(job_id_of(World.dead),
+                        shape=lambda w, ok: (ok, w.queue.stats()["pending"],
+                                             w.queue.dead_letters())),
+    "revoke_task": Case(lambda w: (tasks.noop.delay(), tasks.noop.delay(),
+                                   ((tasks.noop.name,), {}))[2],
+                        shape=lambda w, n: (n, w.queue.stats()["cancelled"])),
+    "workers": Case(lambda w: (w.engine.heartbeat(
+        worker_id="twin-test", hostname="h", pid=1, queues="*", concurrency=2,
+        started_at=timezone.now()), w.running(), ((), {}))[2]),
     "cancel_running_job": Case(job_id_of(World.running), shape=lambda w, ok: ok),
     "retry_dead": Case(lambda w: ((w.dead_id(),), {}), shape=new_job),
     "delete_dead": Case(lambda w: ((w.dead_id(),), {}),

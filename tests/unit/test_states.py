@@ -104,3 +104,9 @@ def test_transitions_cover_every_status():
 def test_stats_keys_report_complete_as_completed():
     assert list(STATS_KEYS.values()) == [
         "pending", "running", "completed", "failed", "dead", "cancelled"]
+
+
+def test_requeue_leaves_only_terminal_failures_and_cancellations():
+    from taskito.states import REQUEUE_FROM
+
+    assert TERMINAL - {JobStatus.COMPLETE} == REQUEUE_FROM

@@ -41,8 +41,11 @@ from taskito.contrib.fastapi.models import (
     JobResultResponse,
     ProgressEvent,
     ReadinessResponse,
+    RequeueResponse,
     RetryResponse,
+    RevokeResponse,
     StatsResponse,
+    WorkerResponse,
     WorkflowResponse,
 )
 from taskito.queue import Queue
@@ -283,6 +286,21 @@ class TaskitoRouter(APIRouter):
         def job_cancel(job_id: str) -> JSONResponse:
             return _run(endpoints.cancel_job, self.queue, job_id)
         return job_cancel, CancelResponse, openapi.responses("job_cancel")
+
+    def _make_job_requeue(self) -> Made:
+        def job_requeue(job_id: str) -> JSONResponse:
+            return _run(endpoints.requeue_job, self.queue, job_id)
+        return job_requeue, RequeueResponse, openapi.responses("job_requeue")
+
+    def _make_task_revoke(self) -> Made:
+        def task_revoke(task_name: str) -> JSONResponse:
+            return _run(endpoints.revoke_task, self.queue, task_name)
+        return task_revoke, RevokeResponse, openapi.responses("task_revoke")
+
+    def _make_workers(self) -> Made:
+        def workers() -> JSONResponse:
+            return _run(endpoints.workers, self.queue)
+        return workers, list[WorkerResponse], openapi.responses("workers")
 
     def _make_dead_letters(self) -> Made:
         def dead_letters(request: Request) -> JSONResponse:

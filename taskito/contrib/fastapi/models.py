@@ -78,6 +78,25 @@ class CancelResponse(BaseModel):
     cancelled: bool
 
 
+class RequeueResponse(BaseModel):
+    requeued: bool
+
+
+class RevokeResponse(BaseModel):
+    revoked: int
+
+
+class WorkerResponse(BaseModel):
+    id: str
+    host: str
+    pid: int
+    queues: list[str]
+    concurrency: int
+    busy: int
+    started_at: datetime
+    last_heartbeat: datetime
+
+
 class DeadLetterResponse(BaseModel):
     id: str
     original_job_id: str

@@ -34,9 +34,9 @@ BUSY: Responses = {503: error("Too many result waits in this process (Retry-Afte
 def responses(name: str) -> Responses:
     """The non-200 answers of a route."""
     answers: Responses = dict(REFUSED)
-    if name in PARAMETERS:
+    if name in PARAMETERS or name in endpoints.CHECKED_PATH:
         answers.update(BAD_REQUEST)
-    if "{" in endpoints.ROUTES[name][1]:
+    if "{" in endpoints.ROUTES[name][1] and name not in endpoints.NO_NOT_FOUND:
         answers.update(NOT_FOUND)
     if name == "job_result":
         answers.update(BUSY)

@@ -63,6 +63,25 @@ class CancelSerializer(serializers.Serializer):
     cancelled = serializers.BooleanField()
 
 
+class RequeueSerializer(serializers.Serializer):
+    requeued = serializers.BooleanField()
+
+
+class RevokeSerializer(serializers.Serializer):
+    revoked = serializers.IntegerField()
+
+
+class WorkerSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    host = serializers.CharField()
+    pid = serializers.IntegerField()
+    queues = serializers.ListField(child=serializers.CharField())
+    concurrency = serializers.IntegerField()
+    busy = serializers.IntegerField()
+    started_at = serializers.DateTimeField()
+    last_heartbeat = serializers.DateTimeField()
+
+
 class DeadLetterSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     original_job_id = serializers.UUIDField()

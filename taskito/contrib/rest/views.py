@@ -123,6 +123,30 @@ class JobCancelView(TaskitoAPIView):
         return Response(endpoints.cancel_job(self.queue, job_id))
 
 
+class JobRequeueView(TaskitoAPIView):
+    route = "job_requeue"
+
+    @documented(s.RequeueSerializer)
+    def post(self, request: Request, job_id: str) -> Response:
+        return Response(endpoints.requeue_job(self.queue, job_id))
+
+
+class TaskRevokeView(TaskitoAPIView):
+    route = "task_revoke"
+
+    @documented(s.RevokeSerializer, bad_request=True)
+    def post(self, request: Request, task_name: str) -> Response:
+        return Response(endpoints.revoke_task(self.queue, task_name))
+
+
+class WorkerListView(TaskitoAPIView):
+    route = "workers"
+
+    @documented(s.WorkerSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        return Response(endpoints.workers(self.queue))
+
+
 class DeadLetterListView(TaskitoAPIView):
     route = "dead_letters"
 
