@@ -370,8 +370,21 @@ class MySQLDialect(Dialect):
               worker_id: str, token: str) -> list[Sequence[Any]]:
         where, params = self.ready_filter(queues)
         stamp = self.dt(now)
+        return self._lock_and_take(_PICK.format(where=where), [stamp, stamp, *params, limit],
+                                   stamp, worker_id, token)
+
+    def claim_job(self, job_id: uuid.UUID, *, now: datetime, worker_id: str,
+                  token: str) -> Sequence[Any] | None:
+        rows = self._lock_and_take(_PICK_ONE, [self.uid(job_id), False], self.dt(now),
+                                   worker_id, token)
+        return rows[0] if rows else None
+
+    def _lock_and_take(self, pick: str, params: list[Any], stamp: Any, worker_id: str,
+                       token: str) -> list[Sequence[Any]]:
+        """Lock and read CLAIM_COLUMNS rows with `pick`, then mark them running for this
+        attempt, in one transaction; the rows as the update left them."""
         with transaction.atomic(using=self.alias), self.cursor() as cursor:
-            cursor.execute(_PICK.format(where=where), [stamp, stamp, *params, limit])
+            cursor.execute(pick, params)
             rows = cursor.fetchall()
             if not rows:
                 return []
@@ -383,19 +396,6 @@ class MySQLDialect(Dialect):
             row = list(row)
             row[attempts] += 1  # as the update counted it
             claimed.append(row)
-        return claimed
-
-    def claim_job(self, job_id: uuid.UUID, *, now: datetime, worker_id: str,
-                  token: str) -> Sequence[Any] | None:
-        stamp = self.dt(now)
-        with transaction.atomic(using=self.alias), self.cursor() as cursor:
-            cursor.execute(_PICK_ONE, [self.uid(job_id), False])
-            row = cursor.fetchone()
-            if row is None:
-                return None
-            cursor.execute(_TAKE.format(marks="%s"), [stamp, worker_id, token, False, row[0]])
-        claimed = list(row)
-        claimed[CLAIM_COLUMNS.index("attempts")] += 1
         return claimed
 
     # -- liveness --------------------------------------------------------------------------
