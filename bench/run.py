@@ -114,13 +114,15 @@ class BenchError(RuntimeError):
 class Env:
     """The database and the worker subprocesses of one benchmark run."""
 
-    def __init__(self, workdir: Path, database_url: str | None) -> None:
+    def __init__(self, workdir: Path, database_url: str | None, name: str = PG_NAME) -> None:
         self.workdir = workdir
         self.database_url = database_url
+        #: the server database made for the run (bench/soak.py uses its own)
+        self.name = name
         self.vars = {"DJANGO_SETTINGS_MODULE": "bench.settings",
                      "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
         if database_url:
-            self.vars.update(BENCH_DATABASE_URL=database_url, BENCH_PG_NAME=PG_NAME)
+            self.vars.update(BENCH_DATABASE_URL=database_url, BENCH_PG_NAME=name)
         else:
             self.vars["BENCH_DB_PATH"] = str(workdir / "bench.sqlite3")
         self.workers = 0
@@ -128,11 +130,11 @@ class Env:
     def setup(self) -> None:
         os.environ.update(self.vars)
         if self.mysql:
-            self._mysql(f"DROP DATABASE IF EXISTS {PG_NAME}",
-                        f"CREATE DATABASE {PG_NAME} CHARACTER SET utf8mb4")
+            self._mysql(f"DROP DATABASE IF EXISTS {self.name}",
+                        f"CREATE DATABASE {self.name} CHARACTER SET utf8mb4")
         elif self.database_url:
-            self._pg(f"DROP DATABASE IF EXISTS {PG_NAME} WITH (FORCE)",
-                     f"CREATE DATABASE {PG_NAME}")
+            self._pg(f"DROP DATABASE IF EXISTS {self.name} WITH (FORCE)",
+                     f"CREATE DATABASE {self.name}")
         import django
         from django.core.management import call_command
 
@@ -144,9 +146,9 @@ class Env:
 
         connections.close_all()
         if self.mysql:
-            self._mysql(f"DROP DATABASE IF EXISTS {PG_NAME}")
+            self._mysql(f"DROP DATABASE IF EXISTS {self.name}")
         elif self.database_url:
-            self._pg(f"DROP DATABASE IF EXISTS {PG_NAME} WITH (FORCE)")
+            self._pg(f"DROP DATABASE IF EXISTS {self.name} WITH (FORCE)")
 
     @property
     def mysql(self) -> bool:
@@ -432,7 +434,7 @@ def describe(env: Env) -> dict[str, Any]:
     return {
         "database": connection.vendor,
         "server": (f"{urlparse(url).hostname}:"
-                   f"{urlparse(url).port or (3306 if env.mysql else 5432)}/{PG_NAME}"
+                   f"{urlparse(url).port or (3306 if env.mysql else 5432)}/{env.name}"
                    if url else None),
         "python": platform.python_version(),
         "django": django.get_version(),
