@@ -109,8 +109,8 @@ def check_listen(app_configs: Any = None, databases: Any = None, **kwargs: Any) 
     if not proxied:
         return []
     what = ("workers will poll for jobs (about twenty reads a second each when idle) "
-            "instead of being woken by NOTIFY" if explicit is None else
-            "LISTEN there may land on a pooled server connection and wake nobody")
+            "instead of being woken by notifications" if explicit is None else
+            "listening there may land on a pooled server connection and wake nobody")
     return [Warning(
         f"database {alias!r} reaches PostgreSQL through a proxy (the server's port differs "
         f"from the one connected to), likely a pooler such as PgBouncer: {what}.",
