@@ -9,6 +9,8 @@ Skipped (with the reason) without root or where the kernel refuses `ip netns add
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -65,6 +67,10 @@ def site(spawn: Spawn) -> Iterator[Site]:
         hosts.close()
 
 
+def target_port() -> int:
+    return int(connection.settings_dict["PORT"] or 5432)
+
+
 def _connections_per_worker() -> dict[str, int]:
     with connection.cursor() as cursor:
         cursor.execute("SELECT application_name, COUNT(*) FROM pg_stat_activity "
@@ -99,6 +105,11 @@ def test_workers_on_three_hosts_run_each_job_once_within_their_connection_budget
             stop.wait(0.05)
         connection.close()
 
+    # inside a namespace PostgreSQL is reachable only through the link's forwarder
+    probe = "import socket; socket.create_connection(('127.0.0.1', %d), timeout=2)"
+    blocked = subprocess.run(site.hosts[0].argv(sys.executable, "-c", probe % target_port()),
+                             capture_output=True, timeout=30)
+    assert blocked.returncode != 0
     sampler = threading.Thread(target=sample)
     sampler.start()
     try:
@@ -116,6 +127,7 @@ def test_workers_on_three_hosts_run_each_job_once_within_their_connection_budget
     # task thread that used the database
     assert set(peak) == {"taskito-host0", "taskito-host1", "taskito-host2"}, peak
     assert max(peak.values()) <= 2 + CONCURRENCY, peak
+    print(f"peak connections per worker (thread pool, concurrency {CONCURRENCY}): {peak}")
     for w in workers:
         w.popen.terminate()
         assert w.wait(timeout=30) == 0, w.describe()
@@ -141,6 +153,7 @@ def test_a_cut_host_loses_the_lease_and_its_running_jobs_are_rescued(
     site.forwarders[index].cut()  # ...and the server sees its connections go
     stranded = set(Job.objects.filter(status=JobStatus.RUNNING, worker_id=victim)
                    .values_list("id", flat=True))
+    print(f"cut {victim} holding the lease with {len(stranded)} running jobs")
     new_holder = wait_for(lambda: (h := _holder()) not in (None, victim) and h, timeout=60)
     assert new_holder in set(workers) - {victim}
     wait_for(lambda: not Job.objects.filter(status__in=[0, 1]).exists(), timeout=120,
@@ -154,6 +167,7 @@ def test_a_cut_host_loses_the_lease_and_its_running_jobs_are_rescued(
         assert job.worker_id != victim and job.attempts >= 2, (job.id, job.worker_id)
     counts = Counter(out.read_text().split())
     assert set(counts) == {str(i) for i in range(3 * CONCURRENCY)}
+    assert workers[victim].popen.poll() is None  # cut off, not dead: a zombie until killed
     for name, proc in workers.items():
         if name != victim:
             proc.popen.terminate()

@@ -141,3 +141,23 @@ def test_check_warns_when_listen_would_go_through_pgbouncer(bouncer: PgBouncer):
     listen = {"TASKITO_TEST_OVERRIDES": json.dumps({"LISTEN_DATABASE": "listen"})}
     assert "taskito.W003" not in _check({**through, **listen})
     assert "taskito.W003" not in _check({})  # a direct connection
+
+
+WAIT_FOR_RESULTS = """
+from tests.testapp.tasks import add
+for i in range(20):
+    assert add.delay(i, 1).result(timeout=30) == i + 1
+print("results ok")
+"""
+
+
+def test_producer_through_pgbouncer_waits_for_results(spawn: Spawn, via: Via):
+    """enqueue + JobResult.result() from a process whose connections go through PgBouncer:
+    its wait LISTENs on the direct alias, or polls."""
+    worker = spawn("w", worker_argv("--worker-id", "w", "--concurrency", "2"), **via.env())
+    producer = spawn("producer", manage("shell", "-c", WAIT_FOR_RESULTS), **via.env())
+    assert producer.wait(timeout=120) == 0, producer.describe() + worker.describe()
+    assert "results ok" in producer.stdout
+    worker.popen.terminate()
+    assert worker.wait(timeout=30) == 0, worker.describe()
+    via.check(worker)
