@@ -28,6 +28,7 @@ DONE_CHANNEL = "taskito_done"
 LISTEN_FALLBACK = 1.0
 RECONNECT_BACKOFF = (0.1, 5.0)
 
+
 def _pg(name: str, sql: str, *moves: q.Move) -> str:
     return stmt("postgresql", name, sql, *moves)
 
@@ -84,12 +85,13 @@ class PostgreSQLDialect(Dialect):
         self._listen: tuple[int, str | None] | None = None
 
     def listen_alias(self) -> str | None:
-        """The alias to LISTEN on: TASKITO["LISTEN_DATABASE"] when set; else the jobs alias,
-        unless it reaches the server through a proxy. A LISTEN through a transaction pooler
-        lands on whichever server connection the pooler lends, and its notifications go to
-        whoever holds that connection next, so then None: poll for ready jobs instead."""
+        """The alias to LISTEN on: TASKITO["LISTEN_DATABASE"] when set (for the queue on
+        TASKITO["DATABASE"]: notifications belong to one database); else this alias, unless
+        it reaches the server through a proxy. A LISTEN through a transaction pooler lands on
+        whichever server connection the pooler lends, and its notifications go to whoever
+        holds that connection next, so then None: poll for ready jobs instead."""
         explicit: str | None = taskito_settings.LISTEN_DATABASE
-        if explicit:
+        if explicit and self.alias == taskito_settings.DATABASE:
             return explicit
         generation = taskito_settings.generation
         if self._listen is not None and self._listen[0] == generation:

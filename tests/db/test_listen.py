@@ -53,3 +53,9 @@ def test_ready_watcher_sees_a_ready_job(queue, vendor: str):
     assert not watcher.changed()  # nothing ready
     tasks.add.delay(1, 2)
     assert watcher.wait(5)
+
+
+def test_listen_database_applies_to_the_taskito_database_only(postgresql: None):
+    # a Queue(using="jobs") listens on its own database: notifications belong to one database
+    with override_settings(TASKITO={"LISTEN_DATABASE": "default"}):
+        assert get_dialect("jobs").listen_alias() == "jobs"
