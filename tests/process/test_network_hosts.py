@@ -79,17 +79,6 @@ def _connections_per_worker() -> dict[str, int]:
         return dict(cursor.fetchall())
 
 
-@pytest.fixture
-def executions() -> Iterator[None]:
-    with connection.cursor() as cursor:
-        cursor.execute("CREATE TABLE IF NOT EXISTS taskito_test_executions "
-                       "(id bigserial PRIMARY KEY, tag varchar(100) NOT NULL)")
-        cursor.execute("TRUNCATE taskito_test_executions")
-    yield
-    with connection.cursor() as cursor:
-        cursor.execute("DROP TABLE taskito_test_executions")
-
-
 def test_workers_on_three_hosts_run_each_job_once_within_their_connection_budget(
         site: Site, executions: None):
     n = 3000

@@ -66,17 +66,6 @@ def via(request: pytest.FixtureRequest, bouncer: PgBouncer) -> Via:
     return Via(bouncer, request.param == "listen-database")
 
 
-@pytest.fixture
-def executions() -> Iterator[None]:
-    with connection.cursor() as cursor:
-        cursor.execute("CREATE TABLE IF NOT EXISTS taskito_test_executions "
-                       "(id bigserial PRIMARY KEY, tag varchar(100) NOT NULL)")
-        cursor.execute("TRUNCATE taskito_test_executions")
-    yield
-    with connection.cursor() as cursor:
-        cursor.execute("DROP TABLE taskito_test_executions")
-
-
 def test_four_workers_through_pgbouncer_run_ten_thousand_jobs_exactly_once(
         spawn: Spawn, via: Via, executions: None):
     tasks.count_execution.map([(str(i),) for i in range(JOBS)])
