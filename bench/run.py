@@ -68,7 +68,8 @@ from typing import Any
 from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
-PG_NAME = "taskito_bench"
+#: TASKITO_BENCH_PG_NAME: another name, so that two runs on one server do not collide
+PG_NAME = os.environ.get("TASKITO_BENCH_PG_NAME", "taskito_bench")
 WORKER_TIMEOUT = 300.0
 #: targets from the issues: SQLite (one worker), PostgreSQL and MariaDB/MySQL (two workers)
 TARGETS: dict[str, dict[str, float | None]] = {

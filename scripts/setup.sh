@@ -145,6 +145,46 @@ ensure_chromium() {
 }
 ensure_chromium
 
+# --- Debian's pgbouncer, for the tests of PostgreSQL behind a transaction pooler ---------
+# tests/process/test_pgbouncer.py starts its own PgBouncer on a free port (nothing is
+# configured system-wide). Install it with apt-get when it is missing; without root or
+# apt-get, warn: those tests then skip and say why. TASKITO_SKIP_PGBOUNCER=1 skips this step.
+ensure_pgbouncer() {
+    [[ "${TASKITO_SKIP_PGBOUNCER:-0}" == 1 ]] && return 0
+    if command -v pgbouncer >/dev/null 2>&1 || [[ -x /usr/sbin/pgbouncer ]]; then
+        return 0
+    fi
+    local -a sudo=()
+    if ! command -v apt-get >/dev/null 2>&1; then
+        echo "setup: WARNING: pgbouncer is not installed and apt-get is not available; the" \
+            "PgBouncer tests will be skipped" >&2
+        return 0
+    fi
+    if (( EUID != 0 )); then
+        if command -v sudo >/dev/null 2>&1 && sudo -n true >/dev/null 2>&1; then
+            sudo=(sudo -n)
+        else
+            echo "setup: WARNING: pgbouncer is not installed and installing it needs root" \
+                "(or password-less sudo); the PgBouncer tests will be skipped" >&2
+            return 0
+        fi
+    fi
+    echo "setup: installing Debian's pgbouncer for the PgBouncer tests (apt-get)" >&2
+    local log
+    log="$(mktemp)"
+    if ! { "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer \
+               >"$log" 2>&1 \
+           || { "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+                && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+                       pgbouncer; } >>"$log" 2>&1; }; then
+        echo "setup: WARNING: apt-get could not install pgbouncer; the PgBouncer tests will" \
+            "be skipped. Its last lines:" >&2
+        tail -n 15 "$log" >&2
+    fi
+    rm -f "$log"
+}
+ensure_pgbouncer
+
 # --- MariaDB's client library, for mysqlclient (the dev extra's MariaDB/MySQL driver) ----
 # mysqlclient has no Linux wheels: pip compiles it against libmariadb-dev, found through
 # pkg-config. Install it with apt-get when it is missing (needs root or password-less sudo).

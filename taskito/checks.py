@@ -6,6 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
+from django.db import DatabaseError, connections
 
 from taskito.conf import taskito_settings
 from taskito.exceptions import ConfigurationError
@@ -27,7 +28,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     if not engine.endswith(("sqlite3", "postgresql", "mysql")):
         return [Error(f"taskito supports SQLite, PostgreSQL and MariaDB/MySQL; database "
                       f"{alias!r} uses {engine}", id="taskito.E003")]
-    messages: list[Any] = _check_middleware()
+    messages: list[Any] = [*_check_middleware(), *_check_listen_alias(engine)]
     options: dict[str, Any] = database.get("OPTIONS", {})
     if engine.endswith("sqlite3") and options.get("transaction_mode") != "IMMEDIATE":
         messages.append(Warning(
@@ -66,3 +67,54 @@ def _check_middleware() -> list[Any]:
             messages.append(Error(str(exc), hint="Give the dotted path of a subclass of "
                                   "taskito.TaskMiddleware.", id="taskito.E004"))
     return messages
+
+
+def _check_listen_alias(engine: str) -> list[Any]:
+    """TASKITO["LISTEN_DATABASE"], when set, must name a configured PostgreSQL alias."""
+    alias = taskito_settings.LISTEN_DATABASE
+    if alias is None:
+        return []
+    database = settings.DATABASES.get(alias)
+    if database is None or not str(database.get("ENGINE", "")).endswith("postgresql"):
+        what = "is not in DATABASES" if database is None else "is not a PostgreSQL database"
+        return [Error(f"TASKITO['LISTEN_DATABASE'] is {alias!r}, which {what}",
+                      hint="Name a DATABASES alias that connects to the same PostgreSQL "
+                           "server as TASKITO['DATABASE'] without a pooler in between.",
+                      id="taskito.E005")]
+    if not engine.endswith("postgresql"):
+        return [Warning("TASKITO['LISTEN_DATABASE'] is set but the jobs database is not "
+                        "PostgreSQL; it is not used", id="taskito.W004")]
+    return []
+
+
+@register(Tags.database)
+def check_listen(app_configs: Any = None, databases: Any = None, **kwargs: Any) -> list[Any]:
+    """Warn when workers would LISTEN through a proxy such as PgBouncer (`check --database`
+    and `migrate` run this one: it asks the server which port it listens on)."""
+    try:
+        jobs = taskito_settings.DATABASE
+        explicit = taskito_settings.LISTEN_DATABASE
+    except ConfigurationError:
+        return []  # check_settings reports it
+    alias = explicit or jobs
+    if (not databases or alias not in databases or alias not in settings.DATABASES
+            or explicit == jobs or connections[alias].vendor != "postgresql"):
+        return []  # not asked to query it, or LISTEN on the jobs alias was asked for
+    from taskito.db.postgresql import through_proxy
+
+    try:
+        proxied = through_proxy(connections[alias])
+    except DatabaseError:
+        return []  # unreachable: other checks and the first query will say so
+    if not proxied:
+        return []
+    what = ("workers will poll for jobs (about twenty reads a second each when idle) "
+            "instead of being woken by notifications" if explicit is None else
+            "listening there may land on a pooled server connection and wake nobody")
+    return [Warning(
+        f"database {alias!r} reaches PostgreSQL through a proxy (the server's port differs "
+        f"from the one connected to), likely a pooler such as PgBouncer: {what}.",
+        hint="Add a DATABASES alias that connects straight to PostgreSQL and name it in "
+             "TASKITO['LISTEN_DATABASE']; if the proxy is not a transaction pooler (a "
+             "port mapping), set TASKITO['LISTEN_DATABASE'] to the jobs alias itself.",
+        id="taskito.W003")]

@@ -14,6 +14,9 @@ from taskito.registry import parse_rate_limit
 
 DEFAULTS: dict[str, Any] = {
     "DATABASE": "default",
+    # PostgreSQL: the alias workers LISTEN on when DATABASE goes through a transaction pooler
+    # (PgBouncer); None: LISTEN on DATABASE, or poll when it looks pooled
+    "LISTEN_DATABASE": None,
     "RESULT_TTL": None,
     "DEFAULT_QUEUE": "default",
     "DEFAULT_PRIORITY": 0,
@@ -46,6 +49,7 @@ DEFAULTS: dict[str, Any] = {
 
 _TYPES: dict[str, tuple[type, ...]] = {
     "DATABASE": (str,),
+    "LISTEN_DATABASE": (str, type(None)),
     "RESULT_TTL": (int, float, type(None)),
     "DEFAULT_QUEUE": (str,),
     "DEFAULT_PRIORITY": (int,),

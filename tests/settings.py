@@ -62,7 +62,7 @@ TEMPLATES = [
 STATIC_URL = "/static/"
 
 
-def _database(suffix: str = "") -> dict[str, object]:
+def _database(suffix: str = "", *, direct: bool = False) -> dict[str, object]:
     url = os.environ.get("TASKITO_TEST_DATABASE_URL")
     if not url:
         name = str(RUN_DIR / f"taskito-test{suffix}-"
@@ -86,13 +86,20 @@ def _database(suffix: str = "") -> dict[str, object]:
                                             or ("test" if mysql else "postgres")),
         "USER": parsed.username or ("root" if mysql else "postgres"),
         "PASSWORD": parsed.password or "",
-        "HOST": parsed.hostname or "127.0.0.1",
-        "PORT": str(parsed.port or (3306 if mysql else 5432)),
+        # TASKITO_TEST_DB_HOST / _PORT: connect through something else (a PgBouncer or a
+        # forwarder a test started); a `direct` alias keeps the URL's
+        "HOST": ((None if direct else os.environ.get("TASKITO_TEST_DB_HOST"))
+                 or parsed.hostname or "127.0.0.1"),
+        "PORT": str((None if direct else os.environ.get("TASKITO_TEST_DB_PORT"))
+                    or parsed.port or (3306 if mysql else 5432)),
         "TEST": {"NAME": test_name, **({"CHARSET": "utf8mb4"} if mysql else {})},
         # TASKITO_TEST_MYSQL_ISOLATION="repeatable read" runs the suite under InnoDB's own
         # default instead of Django's (expect taskito.W002 from the checks then)
         **({"OPTIONS": {"charset": "utf8mb4", "isolation_level": os.environ.get(
             "TASKITO_TEST_MYSQL_ISOLATION", "read committed")}} if mysql else {}),
+        # TASKITO_TEST_APP_NAME: a worker's connections, told apart in pg_stat_activity
+        **({"OPTIONS": {"application_name": os.environ["TASKITO_TEST_APP_NAME"]}}
+           if not mysql and os.environ.get("TASKITO_TEST_APP_NAME") else {}),
         # Worker subprocesses keep their task threads' connections between jobs, as the
         # README advises for workers whose tasks use the database.
         "CONN_MAX_AGE": 60 if in_child else 0,
@@ -102,6 +109,10 @@ def _database(suffix: str = "") -> dict[str, object]:
 # "jobs": a second database of the same kind, for the tests of TASKITO["DATABASE"] and
 # Queue(using=...) (tests/core/test_separate_database.py); only tests that ask for it use it.
 DATABASES = {"default": _database(), "jobs": _database("-jobs")}
+if os.environ.get("TASKITO_TEST_DIRECT_ALIAS"):
+    # an alias to the default test database that bypasses TASKITO_TEST_DB_PORT's pooler
+    # (for TASKITO["LISTEN_DATABASE"])
+    DATABASES[os.environ["TASKITO_TEST_DIRECT_ALIAS"]] = _database(direct=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}
 

@@ -30,10 +30,9 @@ from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, NotSupportedError, OperationalError, transaction
-from django.utils import timezone
 
 from taskito.db import statements as q
-from taskito.db.base import ChangeWatcher, Dialect
+from taskito.db.base import IDLE_LOOK_MIN, ChangeWatcher, Dialect, ReadyWatcher
 from taskito.db.statements import (
     CLAIM_COLUMNS,
     INSERT_COLUMNS,
@@ -62,9 +61,6 @@ DEADLOCK_RETRIES = 5
 BATCH_LITERALS_FROM = 20
 BATCH_STATEMENT_CHARS = 1 << 20
 #: an idle worker's looks for work come at least this far apart (seconds)
-IDLE_LOOK_MIN = 0.001
-
-
 def _my(name: str, sql: str, *moves: q.Move) -> str:
     return stmt("mysql", name, sql, *moves)
 
@@ -146,36 +142,8 @@ _SLOT_KEYS = _my("slot_keys", f"SELECT `key` FROM {THROTTLE} WHERE `key` LIKE %s
 _SET_SLOT = _my("set_slot", f"UPDATE {THROTTLE} SET count = %s WHERE `key` = %s")
 
 # An idle worker's look for work: one indexed read, no lock, no transaction.
-_ANY_READY = _my("any_ready", f"SELECT 1 FROM {JOB} j WHERE {{where}} LIMIT 1")
 
 _VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)")
-
-
-class ReadyWatcher(ChangeWatcher):
-    """No change signal to wait on: an idle worker looks for a ready job in its queues with
-    one lock-free read, a claim (a transaction) follows only when there is one. After it
-    finds one it looks again soon (`interval`); each look that finds nothing waits a quarter
-    longer, up to `max_interval`, so a busy stream of jobs is picked up within milliseconds
-    and an idle worker costs about twenty reads a second."""
-
-    def __init__(self, dialect: MySQLDialect, interval: float, max_interval: float,
-                 queues: Sequence[str] | None) -> None:
-        super().__init__(dialect, interval, max_interval)
-        where, params = dialect.ready_filter(queues)
-        self._sql = _ANY_READY.format(where=where)
-        self._params = params
-        self._mysql = dialect
-
-    def changed(self) -> bool:
-        if not super().changed():
-            return False
-        stamp = self._mysql.dt(timezone.now())
-        with self._mysql.cursor() as cursor:
-            cursor.execute(self._sql, [stamp, stamp, *self._params])
-            found = cursor.fetchone() is not None
-        if found:
-            self.interval = self.base_interval  # the next look comes soon again
-        return found
 
 
 class MySQLDialect(Dialect):

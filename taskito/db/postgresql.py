@@ -10,10 +10,12 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from django.db import connections
+from django.db import DatabaseError, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 
+from taskito.conf import taskito_settings
 from taskito.db import statements as q
-from taskito.db.base import ChangeWatcher, Dialect
+from taskito.db.base import IDLE_LOOK_MIN, ChangeWatcher, Dialect, ReadyWatcher
 from taskito.db.statements import CLAIM_COLUMNS, INSERT_COLUMNS, JOB, METRIC, METRIC_COLUMNS, stmt
 from taskito.states import JobStatus
 
@@ -25,7 +27,6 @@ DONE_CHANNEL = "taskito_done"
 #: with LISTEN working, the time-based fallback check only covers lost notifications
 LISTEN_FALLBACK = 1.0
 RECONNECT_BACKOFF = (0.1, 5.0)
-
 
 
 def _pg(name: str, sql: str, *moves: q.Move) -> str:
@@ -43,6 +44,7 @@ _NOTIFY = _pg("notify", "SELECT pg_notify(%s, %s)")
 _LISTEN_JOBS = _pg("listen_jobs", f"LISTEN {CHANNEL}")
 _LISTEN_DONE = _pg("listen_done", f"LISTEN {DONE_CHANNEL}")
 _UNLISTEN_DONE = _pg("unlisten_done", f"UNLISTEN {DONE_CHANNEL}")
+_SERVER_PORT = _pg("server_port", "SELECT current_setting('port')")
 # "{values}": one "(%s::uuid, %s::text, %s::text)" per (id, token, result)
 _COMPLETE_BATCH = _pg("complete_jobs", (
     f"WITH done AS (UPDATE {JOB} t SET status = {q.COMPLETE}, result = v.result, "
@@ -64,8 +66,46 @@ _CLAIM = _pg("claim", (
     (JobStatus.PENDING, JobStatus.RUNNING))
 
 
+def through_proxy(connection: BaseDatabaseWrapper) -> bool:
+    """Whether `connection` reaches PostgreSQL through a proxy (PgBouncer, pgpool, a port
+    mapping): the server listens on another port than the one the client connected to."""
+    with connection.cursor() as cursor:
+        cursor.execute(_SERVER_PORT)
+        server_port = int(cursor.fetchone()[0])
+    raw: Any = connection.connection
+    return int(raw.info.port) != server_port
+
+
 class PostgreSQLDialect(Dialect):
     vendor = "postgresql"
+
+    def __init__(self, alias: str) -> None:
+        super().__init__(alias)
+        #: (settings generation, alias to LISTEN on or None to poll), see listen_alias()
+        self._listen: tuple[int, str | None] | None = None
+
+    def listen_alias(self) -> str | None:
+        """The alias to LISTEN on: TASKITO["LISTEN_DATABASE"] when set (for the queue on
+        TASKITO["DATABASE"]: notifications belong to one database); else this alias, unless
+        it reaches the server through a proxy. A LISTEN through a transaction pooler lands on
+        whichever server connection the pooler lends, and its notifications go to whoever
+        holds that connection next, so then None: poll for ready jobs instead."""
+        explicit: str | None = taskito_settings.LISTEN_DATABASE
+        if explicit and self.alias == taskito_settings.DATABASE:
+            return explicit
+        generation = taskito_settings.generation
+        if self._listen is not None and self._listen[0] == generation:
+            return self._listen[1]
+        try:
+            proxied = through_proxy(self.connection)
+        except DatabaseError:  # unreachable now: assume a direct line, ask again next time
+            return self.alias
+        if proxied:
+            logger.warning("database %r reaches PostgreSQL through a proxy (a pooler?): "
+                           "polling for jobs instead of LISTEN; set TASKITO['LISTEN_DATABASE'] "
+                           "to an alias that connects directly", self.alias)
+        self._listen = (generation, None if proxied else self.alias)
+        return self._listen[1]
 
     def uid(self, value: uuid.UUID) -> Any:
         return value
@@ -125,16 +165,21 @@ class PostgreSQLDialect(Dialect):
             return list(cursor.fetchall())
 
     def job_watcher(self, job_id: uuid.UUID, interval: float) -> ChangeWatcher:
-        connection = self.connection
-        if connection.in_atomic_block:  # notifications arrive only between transactions
+        alias = self.listen_alias()
+        if alias is None or connections[alias].in_atomic_block:
+            # polling: no direct line, or notifications would only arrive between transactions
             return super().job_watcher(job_id, interval)
-        return DoneWatcher(self, job_id)
+        return DoneWatcher(self, connections[alias], job_id)
 
     def watcher(self, interval: float, wake: Callable[[], None] | None = None,
                 queues: Sequence[str] | None = None) -> ChangeWatcher:
         if wake is None:  # a one-off wait (JobResult.result): poll, backing off
             return super().watcher(interval)
-        return NotifyWatcher(self, wake)
+        alias = self.listen_alias()
+        if alias is None:  # behind a transaction pooler: look for ready jobs, backing off
+            return ReadyWatcher(self, max(interval, IDLE_LOOK_MIN), self.fallback_interval,
+                                queues)
+        return NotifyWatcher(self, wake, alias)
 
 
 class NotifyWatcher(ChangeWatcher):
@@ -142,9 +187,10 @@ class NotifyWatcher(ChangeWatcher):
     After a lost connection it reconnects (backing off up to 5 s) and reports a change, since
     notifications sent meanwhile are gone."""
 
-    def __init__(self, dialect: Dialect, wake: Callable[[], None]) -> None:
+    def __init__(self, dialect: Dialect, wake: Callable[[], None], alias: str) -> None:
         super().__init__(dialect, LISTEN_FALLBACK)
         self._wake = wake
+        self._alias = alias
         self._flag = threading.Event()
         self._flag.set()
         self._stop = threading.Event()
@@ -176,7 +222,7 @@ class NotifyWatcher(ChangeWatcher):
         low, high = RECONNECT_BACKOFF
         backoff = low
         while not self._stop.is_set():
-            wrapper = connections.create_connection(self.dialect.alias)
+            wrapper = connections.create_connection(self._alias)
             try:
                 wrapper.ensure_connection()
                 raw: Any = wrapper.connection
@@ -202,16 +248,19 @@ class NotifyWatcher(ChangeWatcher):
 
 
 class DoneWatcher(ChangeWatcher):
-    """LISTENs on the caller's own connection (autocommit) for one job's finish."""
+    """LISTENs on the caller thread's connection of the listen alias (autocommit) for one
+    job's finish."""
 
-    def __init__(self, dialect: Dialect, job_id: uuid.UUID) -> None:
+    def __init__(self, dialect: Dialect, connection: BaseDatabaseWrapper,
+                 job_id: uuid.UUID) -> None:
         super().__init__(dialect, LISTEN_FALLBACK)
         self.job_id = str(job_id)
-        with dialect.connection.cursor() as cursor:
+        self._connection = connection
+        with connection.cursor() as cursor:
             cursor.execute(_LISTEN_DONE)
 
     def wait(self, timeout: float) -> bool:
-        connection = self.dialect.connection
+        connection = self._connection
         raw: Any = connection.connection
         # At most LISTEN_FALLBACK at a time, so a lost notification costs a re-read, no more.
         notes = raw.notifies(timeout=min(timeout, LISTEN_FALLBACK))
@@ -225,7 +274,7 @@ class DoneWatcher(ChangeWatcher):
         return False
 
     def close(self) -> None:
-        connection = self.dialect.connection
+        connection = self._connection
         if connection.connection is not None and not connection.in_atomic_block:
             with connection.cursor() as cursor:
                 cursor.execute(_UNLISTEN_DONE)

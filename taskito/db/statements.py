@@ -124,6 +124,10 @@ DELETE_OLDER = _b("delete_older", (
 TTL_PRUNED = ((DEAD_LETTER, "failed_at"), (JOB_ERROR, "failed_at"), (TASK_LOG, "logged_at"),
               (METRIC, "recorded_at"))
 
+#: whether any job is ready to claim (a lock-free look, for watchers that poll);
+#: "{where}": Dialect.ready_filter
+ANY_READY = _b("any_ready", f"SELECT 1 FROM {JOB} j WHERE {{where}} LIMIT 1")
+
 # -- running one job here (test mode, taskito.testing.run_jobs) -----------------------------
 # Claims one pending job by id, whatever its due time, once its dependencies are complete.
 CLAIM_JOB = _b("claim_job", (

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from django.db import connection
 
 from tests.conftest import child_env
 from tests.helpers.processes import Launcher, Proc
@@ -25,3 +26,16 @@ def spawn(tmp_path: Path) -> Iterator[Spawn]:
 
     yield start
     launcher.stop()
+
+
+@pytest.fixture
+def executions() -> Iterator[None]:
+    """The table `tasks.count_execution` writes one row to per run (on a database server)."""
+    serial = "bigint AUTO_INCREMENT" if connection.vendor == "mysql" else "bigserial"
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE IF NOT EXISTS taskito_test_executions "
+                       f"(id {serial} PRIMARY KEY, tag varchar(100) NOT NULL)")
+        cursor.execute("TRUNCATE taskito_test_executions")
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE taskito_test_executions")
