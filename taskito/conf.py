@@ -45,6 +45,9 @@ DEFAULTS: dict[str, Any] = {
     "SSE_TOKEN_MAX_AGE": 600,  # seconds a progress_url() token stays valid
     # HTTP API (taskito.contrib)
     "RESULT_WAIT_LIMIT": 100,  # result waits (?timeout=N) in progress at once, per process
+    # Prometheus scrapes (taskito.contrib.prometheus): a bearer token that may read /metrics
+    # without a user (None: only users with the REST permissions may)
+    "METRICS_TOKEN": None,
 }
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -73,6 +76,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "SSE_POLL_INTERVAL": (int, float),
     "SSE_TOKEN_MAX_AGE": (int, float),
     "RESULT_WAIT_LIMIT": (int,),
+    "METRICS_TOKEN": (str, type(None)),
 }
 
 _NON_NEGATIVE = {"RESULT_TTL", "DEFAULT_MAX_RETRIES", "DEFAULT_TIMEOUT", "DEFAULT_RETRY_BACKOFF",

@@ -10,7 +10,9 @@ from django.db.models import Avg, Count, Max, Min, Q
 from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
+from taskito import overview as overview_rows
 from taskito.base import QueueBase
+from taskito.conf import taskito_settings
 from taskito.ids import as_uuid
 from taskito.presenters import dead_letter_dict, error_dict, log_dict
 from taskito.result import FIELDS, JobResult
@@ -216,3 +218,16 @@ class InspectionMixin(QueueBase):
                  "queues": [name for name in r.queues.split(",") if name],
                  "concurrency": r.concurrency, "busy": busy.get(r.worker_id, 0),
                  "started_at": r.started_at, "last_heartbeat": r.last_seen} for r in rows]
+
+    def overview(self, minutes: int = 60, now: datetime | None = None) -> dict[str, Any]:
+        """The operator's picture in six reads, whatever the number of jobs, queues and
+        workers: per queue its job counts, oldest ready job's wait, paused switch, live
+        workers and runs per minute over the last `minutes` (1..1440); every worker with its
+        busy slots and liveness; the dead-letter total. docs/api.md shows the shape."""
+        at = now or timezone.now()
+        start, end = overview_rows.window(minutes, at)
+        rows = self.dialect.overview(at, start, end)
+        return overview_rows.build(
+            rows, now=at, minutes=minutes,
+            stale_after=float(taskito_settings.WORKER_STALE_AFTER),
+            known=overview_rows.registered_queues(self.default_queue))

@@ -29,8 +29,8 @@ app = FastAPI(title="taskito example", docs_url="/fastapi/docs",
               openapi_url="/fastapi/openapi.json", redoc_url=None)
 # The Django session's user, under the admin's permissions; writes must carry Django's CSRF
 # token (X-CSRFToken) and come from this site (Origin, Sec-Fetch-Site).
-app.include_router(TaskitoRouter(queue, dependencies=[Depends(django_session_auth)]),
-                   prefix="/fastapi/tasks")
+app.include_router(TaskitoRouter(queue, dependencies=[Depends(django_session_auth)],
+                                 metrics=True), prefix="/fastapi/tasks")
 # Django serves the rest, static files included (admin CSS, the demo's script) as runserver
 # does in development; a production site serves collected static files another way.
 app.mount("/", ASGIStaticFilesHandler(get_asgi_application()))

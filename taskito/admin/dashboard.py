@@ -1,8 +1,9 @@
-"""The dashboard page inside the admin: counts, the last hour, queues, workers.
+"""The dashboard page inside the admin: counts, the last hour, queues, workers, all from
+one Queue.overview() call (the reads the Prometheus scrape and taskito_info make).
 
-The page carries no inline script: `taskito/admin/dashboard.js` draws the chart from a JSON
-data block and re-fetches the page every few seconds, so it works under a strict Content
-Security Policy."""
+The page carries no inline script: the charts are inline SVG drawn here (taskito.admin.charts),
+and `taskito/admin/dashboard.js` re-fetches the page every few seconds, so it works under a
+strict Content Security Policy."""
 
 from __future__ import annotations
 
@@ -16,9 +17,8 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from taskito.admin.common import known_queues
+from taskito.admin.charts import runs_chart
 from taskito.conf import taskito_settings
-from taskito.models import WorkerHeartbeat
 from taskito.queue import Queue
 from taskito.states import STATS_KEYS
 
@@ -42,38 +42,54 @@ def age(seconds: float) -> str:
     return f"{s // 86400} d {s % 86400 // 3600} h"
 
 
-def queue_rows(queue: Queue, now: datetime) -> list[dict[str, Any]]:
-    """One row per queue that has jobs, a switch, or a registered task."""
-    by_queue = queue.stats_by_queue()
-    paused = set(queue.paused_queues())
-    oldest = queue.oldest_pending(now)
+def _local(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    zone = timezone.get_current_timezone()
+    return [{**p, "minute": p["minute"].astimezone(zone)} for p in points]
+
+
+def _rate(failed: int, runs: int) -> float | None:
+    return round(100 * failed / runs, 1) if runs else None
+
+
+def queue_rows(overview: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per queue of the overview (jobs, a switch, a worker, runs, or a registered
+    task), each with its runs chart."""
     rows = []
-    for name in sorted(set(by_queue) | known_queues(queue)):
-        due = oldest.get(name)
+    for q in overview["queues"]:
+        wait = q["oldest_pending_seconds"]
+        runs = q["succeeded"] + q["failed"]
         rows.append({
-            "name": name,
-            "stats": by_queue.get(name, dict.fromkeys(STATS_KEYS.values(), 0)),
-            "paused": name in paused,
-            "oldest_due": due,
-            "oldest_age": age((now - due).total_seconds()) if due else None,
+            "name": q["name"],
+            "stats": q["jobs"],
+            "paused": q["paused"],
+            "oldest_age": age(wait) if wait is not None else None,
+            "workers": q["workers"],
+            "runs": runs,
+            "failed": q["failed"],
+            "failure_rate": _rate(q["failed"], runs),
+            "chart": runs_chart(_local(q["throughput"]), width=240, height=40, axis=False,
+                                label=_("Runs per minute of queue %(name)s over the last "
+                                        "hour, and the failure rate") % {"name": q["name"]}),
         })
     return rows
 
 
-def last_hour(queue: Queue, now: datetime) -> dict[str, Any]:
-    timeline = queue.throughput(60, now)
+def last_hour(overview: dict[str, Any]) -> dict[str, Any]:
+    timeline = _local(overview["throughput"])
     succeeded = sum(p["succeeded"] for p in timeline)
     failed = sum(p["failed"] for p in timeline)
     runs = succeeded + failed
-    zone = timezone.get_current_timezone()
     return {
         "succeeded": succeeded,
         "failed": failed,
         "runs": runs,
         "per_minute": round(runs / len(timeline), 1),
-        "failure_rate": round(100 * failed / runs, 1) if runs else None,
-        "points": [{"t": p["minute"].astimezone(zone).strftime("%H:%M"),
-                    "ok": p["succeeded"], "failed": p["failed"]} for p in timeline],
+        "failure_rate": _rate(failed, runs),
+        "points": [{"t": p["minute"].strftime("%H:%M"), "ok": p["succeeded"],
+                    "failed": p["failed"]} for p in timeline],
+        "chart": runs_chart(timeline, width=900, height=180,
+                            label=_("Runs per minute over the last hour, succeeded and "
+                                    "failed, and the failure rate")),
     }
 
 
@@ -82,27 +98,23 @@ def stale_after() -> float:
     return float(taskito_settings.WORKER_STALE_AFTER)
 
 
-def worker_rows(queue: Queue, now: datetime) -> list[dict[str, Any]]:
-    """Workers by last heartbeat: a worker that exits cleanly removes its row, so a stale
-    row is a worker that died (its running jobs are rescued by the lifeline)."""
-    rows = (WorkerHeartbeat.objects.using(queue.using).order_by("-last_seen")
-            [:WORKERS_SHOWN])
-    limit = stale_after()
-    return [{"worker": w, "age": age((now - w.last_seen).total_seconds()),
-             "stale": (now - w.last_seen).total_seconds() > limit} for w in rows]
+def worker_rows(overview: dict[str, Any]) -> list[dict[str, Any]]:
+    """Workers by last heartbeat, with their busy slots: a worker that exits cleanly
+    removes its row, so a stale row is a worker that died (the lifeline rescues its jobs)."""
+    return [{**w, "queues": ", ".join(w["queues"]), "stale": not w["alive"],
+             "age": age(w["seconds_since_heartbeat"])}
+            for w in overview["workers"][:WORKERS_SHOWN]]
 
 
 def dashboard_data(queue: Queue, now: datetime) -> dict[str, Any]:
-    queues = queue_rows(queue, now)
-    totals = dict.fromkeys(STATS_KEYS.values(), 0)
-    for row in queues:
-        for key, n in row["stats"].items():
-            totals[key] += n
+    """Everything the page shows, from one Queue.overview() call (six reads)."""
+    overview = queue.overview(minutes=60, now=now)
+    totals = overview["jobs"]
     statuses = [{"label": key, "code": int(code), "count": totals[key]}
                 for code, key in STATS_KEYS.items()]
-    return {"statuses": statuses, "queues": queues, "hour": last_hour(queue, now),
-            "workers": worker_rows(queue, now), "now": now,
-            "stale_after": round(stale_after())}
+    return {"statuses": statuses, "queues": queue_rows(overview), "hour": last_hour(overview),
+            "workers": worker_rows(overview), "now": now,
+            "dead_letters": overview["dead_letters"], "stale_after": round(stale_after())}
 
 
 def refresh_seconds(request: HttpRequest) -> int:

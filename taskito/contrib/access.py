@@ -8,8 +8,10 @@ Superusers hold every permission."""
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
+from taskito.conf import taskito_settings
 from taskito.contrib.endpoints import ROUTES
 
 VIEW_JOB = "taskito.view_job"
@@ -37,6 +39,9 @@ PERMISSIONS: dict[str, str] = {
     "readiness": VIEW_JOB,
 }
 assert set(PERMISSIONS) == set(ROUTES), "every route needs a permission"
+#: routes that answer no JSON, so live outside endpoints.ROUTES: the Prometheus scrape
+#: (taskito.contrib.prometheus) reads what the stats and workers routes read
+OTHER_PERMISSIONS: dict[str, str] = {"metrics": VIEW_JOB}
 
 NOT_AUTHENTICATED = "Authentication credentials were not provided."
 NOT_STAFF = "You do not have permission to perform this action."
@@ -45,7 +50,9 @@ NOT_STAFF = "You do not have permission to perform this action."
 def required_permission(route: str | None) -> str | None:
     """The permission a route needs; None for a route that is not taskito's (then staff
     status alone is checked)."""
-    return PERMISSIONS.get(route) if route is not None else None
+    if route is None:
+        return None
+    return PERMISSIONS.get(route) or OTHER_PERMISSIONS.get(route)
 
 
 def refusal(user: Any, route: str | None) -> tuple[int, str] | None:
@@ -64,3 +71,19 @@ def refusal(user: Any, route: str | None) -> tuple[int, str] | None:
 def allowed(user: Any, route: str | None) -> bool:
     """Whether `user` may call the route named `route` (see `refusal`)."""
     return refusal(user, route) is None
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, else None."""
+    scheme, _, token = (authorization or "").strip().partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def metrics_token_matches(presented: str | None) -> bool:
+    """Whether a scraper's bearer token is TASKITO["METRICS_TOKEN"] (compared in constant
+    time); never when the setting is unset or empty."""
+    expected = taskito_settings.METRICS_TOKEN
+    if not expected or presented is None:
+        return False
+    return hmac.compare_digest(presented.encode(), str(expected).encode())

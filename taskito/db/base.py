@@ -11,21 +11,40 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from taskito.db import statements as q
 from taskito.db.statements import CLAIM_COLUMNS, INSERT_COLUMNS, METRIC_COLUMNS
 
 __all__ = ["CLAIM_COLUMNS", "IDLE_LOOK_MIN", "INSERT_COLUMNS", "METRIC_COLUMNS", "ChangeWatcher",
-           "Dialect", "ReadyWatcher"]
+           "Dialect", "OverviewRows", "ReadyWatcher"]
 
 #: the shortest gap between two looks of a ReadyWatcher (seconds)
 IDLE_LOOK_MIN = 0.001
+
+
+@dataclass(frozen=True, slots=True)
+class OverviewRows:
+    """What Queue.overview() is built from: the rows of its six reads, datetimes aware."""
+
+    #: (queue, pending jobs, due time of its longest-waiting ready job or None)
+    pending: list[tuple[str, int, datetime | None]]
+    #: (queue, status, jobs) for every status but pending
+    statuses: list[tuple[str, int, int]]
+    #: (queue, paused) of every QueueState row
+    queue_states: list[tuple[str, bool]]
+    #: (id, host, pid, queues as stored, concurrency, started_at, last_seen, running jobs)
+    workers: list[tuple[str, str, int, str, int, datetime, datetime, int]]
+    dead_letters: int
+    #: (queue, minute since the Unix epoch, runs, succeeded runs)
+    throughput: list[tuple[str, int, int, int]]
 
 
 class ChangeWatcher:
@@ -106,6 +125,8 @@ class Dialect:
     fallback_interval = 0.05
     #: SQL for "completed_at plus result_ttl seconds" (date arithmetic differs per database)
     ttl_end_sql = ""
+    #: SQL for a metric row's minute since the Unix epoch, an integer (per database)
+    epoch_minute_sql = ""
 
     def __init__(self, alias: str) -> None:
         self.alias = alias
@@ -480,6 +501,48 @@ class Dialect:
     def release_lease(self, name: str, holder: str) -> None:
         with self.cursor() as cursor:
             cursor.execute(q.RELEASE_LEASE, [name, holder])
+
+    # -- the operator's overview -----------------------------------------------------------
+    def read_dt(self, value: Any) -> datetime | None:
+        """An aware datetime from what a raw read gives back: text (SQLite, where an
+        aggregate loses the column's type), a naive UTC value (MariaDB) or an aware one."""
+        if value is None:
+            return None
+        found = parse_datetime(value) if isinstance(value, str) else value
+        if not isinstance(found, datetime):
+            raise ValueError(f"not a datetime: {value!r}")
+        return found if found.tzinfo is not None else found.replace(tzinfo=UTC)
+
+    def overview(self, now: datetime, start: datetime, end: datetime) -> OverviewRows:
+        """Six reads, whatever the number of jobs, queues and workers: job counts (two, each
+        through a partial index), queue switches, workers with their running jobs, the
+        dead-letter total, and finished runs per queue and minute in [start, end)."""
+        with self.cursor() as cursor:
+            cursor.execute(q.OVERVIEW_PENDING, [self.dt(now)])
+            pending = [(str(name), int(n), self.read_dt(oldest))
+                       for name, n, oldest in cursor.fetchall()]
+            cursor.execute(q.OVERVIEW_STATUSES)
+            statuses = [(str(name), int(status), int(n))
+                        for name, status, n in cursor.fetchall()]
+            cursor.execute(q.OVERVIEW_QUEUE_STATES)
+            states = [(str(name), bool(paused)) for name, paused in cursor.fetchall()]
+            cursor.execute(q.OVERVIEW_WORKERS)
+            workers = [(str(r[0]), str(r[1]), int(r[2]), str(r[3]), int(r[4]),
+                        self._aware(r[5]), self._aware(r[6]), int(r[7]))
+                       for r in cursor.fetchall()]
+            cursor.execute(q.OVERVIEW_DEAD_LETTERS)
+            dead = int(cursor.fetchone()[0])
+            cursor.execute(q.OVERVIEW_THROUGHPUT.format(minute=self.epoch_minute_sql),
+                           [self.dt(start), self.dt(end)])
+            throughput = [(str(name), int(minute), int(n), int(ok or 0))
+                          for name, minute, n, ok in cursor.fetchall()]
+        return OverviewRows(pending, statuses, states, workers, dead, throughput)
+
+    def _aware(self, value: Any) -> datetime:
+        found = self.read_dt(value)
+        if found is None:
+            raise ValueError("a worker row without a time")
+        return found
 
     # -- periodic tasks --------------------------------------------------------------------
     def advance_periodic(self, cursor: Any, row_id: int, due: datetime, nxt: datetime,

@@ -150,6 +150,9 @@ class MySQLDialect(Dialect):
     vendor = "mysql"
     #: no change signal to wait on: an idle worker re-claims at most this far apart
     fallback_interval = 0.05
+    # plain arithmetic on the stored UTC value: UNIX_TIMESTAMP() would read it in the
+    # session's time zone
+    epoch_minute_sql = "TIMESTAMPDIFF(MINUTE, '1970-01-01 00:00:00', recorded_at)"
     ttl_end_sql = "DATE_ADD(completed_at, INTERVAL result_ttl SECOND)"
 
     def watcher(self, interval: float, wake: Callable[[], None] | None = None,

@@ -154,6 +154,7 @@ class PostgreSQLDialect(Dialect):
             values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(rows))
             cursor.execute(_METRICS_BATCH.format(values=values), [x for row in rows for x in row])
 
+    epoch_minute_sql = "CAST(FLOOR(EXTRACT(EPOCH FROM recorded_at) / 60) AS BIGINT)"
     ttl_end_sql = "completed_at + result_ttl * interval '1 second'"
 
     def claim(self, *, queues: Sequence[str] | None, limit: int, now: datetime,

@@ -88,6 +88,8 @@ class SQLiteDialect(Dialect):
                                  *params, limit])
             return list(cursor.fetchall())
 
+    # Django stores UTC text; "%%s" is strftime's seconds since the epoch ("%%": a literal %)
+    epoch_minute_sql = "CAST(strftime('%%s', recorded_at) AS INTEGER) / 60"
     ttl_end_sql = "datetime(completed_at, '+' || result_ttl || ' seconds')"
 
     def watcher(self, interval: float, wake: Callable[[], None] | None = None,

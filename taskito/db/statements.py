@@ -258,5 +258,30 @@ RELEASE_SLOT = _b("release_slot", (f"UPDATE {THROTTLE} SET count = count - 1 "
 SLOT_KEYS = _b("slot_keys", f"SELECT key FROM {THROTTLE} WHERE key LIKE %s")
 SET_SLOT = _b("set_slot", f"UPDATE {THROTTLE} SET count = %s WHERE key = %s")
 
+# -- the operator's overview (Queue.overview): one fixed set of reads ------------------------
+#: pending jobs per queue and the due time of the longest-waiting ready one, from the partial
+#: "ready" index (a delayed job or a waiting workflow step is not due, so it is not waiting)
+OVERVIEW_PENDING = _b("overview_pending", (
+    f"SELECT queue, COUNT(*), MIN(CASE WHEN scheduled_at <= %s THEN scheduled_at END) "
+    f"FROM {JOB} WHERE status = {PENDING} GROUP BY queue"))
+#: every other status, from the partial (status, queue) index
+OVERVIEW_STATUSES = _b("overview_statuses", (
+    f"SELECT queue, status, COUNT(*) FROM {JOB} WHERE status <> {PENDING} "
+    f"GROUP BY queue, status"))
+OVERVIEW_QUEUE_STATES = _b("overview_queue_states", f"SELECT name, paused FROM {QUEUE_STATE}")
+#: heartbeats with the running jobs each worker holds, newest heartbeat first
+OVERVIEW_WORKERS = _b("overview_workers", (
+    f"SELECT w.worker_id, w.hostname, w.pid, w.queues, w.concurrency, w.started_at, "
+    f"w.last_seen, COALESCE(b.n, 0) FROM {WORKER} w LEFT JOIN (SELECT worker_id, "
+    f"COUNT(*) AS n FROM {JOB} WHERE status = {RUNNING} GROUP BY worker_id) b "
+    f"ON b.worker_id = w.worker_id ORDER BY w.last_seen DESC, w.worker_id"))
+OVERVIEW_DEAD_LETTERS = _b("overview_dead_letters", f"SELECT COUNT(*) FROM {DEAD_LETTER}")
+#: finished runs per queue and minute in [start, end); "{minute}": the dialect's expression
+#: for a row's minute since the Unix epoch (an integer)
+OVERVIEW_THROUGHPUT = _b("overview_throughput", (
+    f"SELECT queue, {{minute}}, COUNT(*), SUM(CASE WHEN succeeded THEN 1 ELSE 0 END) "
+    f"FROM {METRIC} WHERE recorded_at >= %s AND recorded_at < %s "
+    f"GROUP BY queue, {{minute}}"))
+
 # -- set-up checks -------------------------------------------------------------------------
 PROBE_TABLES = _b("probe_tables", f"SELECT 1 FROM {JOB} WHERE 1 = 0")

@@ -64,8 +64,23 @@ def test_dashboard_last_hour_throughput_and_failure_rate(superuser_client):
     assert hour["failure_rate"] == 25.0
     assert len(hour["points"]) == 60
     assert sum(p["ok"] + p["failed"] for p in hour["points"]) == 4
+    chart = str(hour["chart"])  # drawn on the server, in the page
+    assert chart in response.content.decode()
+    assert chart.count('<rect class="bar-ok"') == 2 and chart.count('<rect class="bar-bad"') == 1
+    assert '<polyline class="rate"' in chart  # the failure rate through the minutes with runs
+
+
+def test_dashboard_draws_a_chart_per_queue_on_the_server(superuser_client):
+    job = tasks.noop.delay()
+    TaskMetric.objects.bulk_create([metric(job.id, 1), metric(job.id, 2, succeeded=False)])
+    response = superuser_client.get(DASHBOARD)
+    rows = {q["name"]: q for q in response.context["queues"]}
+    assert (rows["default"]["runs"], rows["default"]["failed"]) == (2, 1)
+    assert rows["default"]["failure_rate"] == 50.0
+    assert rows["emails"]["runs"] == 0 and rows["emails"]["failure_rate"] is None
     html = response.content.decode()
-    assert 'id="taskito-throughput" type="application/json"' in html
+    assert 'data-queue-chart="default"><svg class="taskito-chart-svg"' in html
+    assert "<script" not in str(rows["default"]["chart"])
 
 
 def test_dashboard_has_no_inline_script(superuser_client):
@@ -91,7 +106,7 @@ def test_dashboard_lists_workers_with_heartbeat_age(superuser_client):
                                    started_at=now - timedelta(hours=1),
                                    last_seen=now - timedelta(minutes=10))
     response = superuser_client.get(DASHBOARD)
-    rows = {w["worker"].worker_id: w for w in response.context["workers"]}
+    rows = {w["id"]: w for w in response.context["workers"]}
     assert not rows["w-live"]["stale"] and rows["w-gone"]["stale"]
     assert list(rows) == ["w-live", "w-gone"]
     assert rows["w-gone"]["age"].startswith("10 min")
@@ -111,14 +126,28 @@ def test_dashboard_shows_a_heartbeat_written_by_the_queue(engine, superuser_clie
     engine.heartbeat(worker_id="w-real", hostname="h", pid=1, queues="*", concurrency=2,
                     started_at=timezone.now())
     response = superuser_client.get(DASHBOARD)
-    assert [w["worker"].worker_id for w in response.context["workers"]] == ["w-real"]
+    assert [w["id"] for w in response.context["workers"]] == ["w-real"]
     assert "w-real" in response.content.decode()
+
+
+def test_dashboard_shows_busy_slots_and_live_workers_per_queue(engine, superuser_client, queue):
+    engine.heartbeat(worker_id="w-busy", hostname="h", pid=1, queues="emails", concurrency=4,
+                     started_at=timezone.now())
+    tasks.send_email.map([("a",), ("b",)])
+    assert len(engine.claim(worker_id="w-busy", limit=2, queues=["emails"])) == 2
+    response = superuser_client.get(DASHBOARD)
+    (worker,) = response.context["workers"]
+    assert (worker["busy"], worker["concurrency"], worker["queues"]) == (2, 4, "emails")
+    html = response.content.decode()
+    assert '<meter min="0" max="4" value="2">' in html and "2 / 4" in html
+    rows = {q["name"]: q for q in response.context["queues"]}
+    assert rows["emails"]["workers"] == 1 and rows["default"]["workers"] == 0
 
 
 def test_dashboard_query_budget(superuser_client, completed_job, django_assert_max_num_queries):
     completed_job()
     tasks.send_email.map([("a",)] * 30)
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(9):  # session, user, permissions, the six reads
         superuser_client.get(DASHBOARD)
 
 

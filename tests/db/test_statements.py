@@ -63,7 +63,7 @@ def _rendered(statement: Statement) -> str:
     where, _ = Dialect("unused").ready_filter(None)
     return statement.sql.format(where=where, index="i", values="(%s)", marks="%s", partial="",
                                 ttl_end="t", table="t", column="c", results="WHEN %s THEN %s",
-                                tokens="WHEN %s THEN %s")
+                                tokens="WHEN %s THEN %s", minute="m")
 
 
 def _moving() -> list[Statement]:

@@ -23,13 +23,13 @@ import anyio
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.params import Depends
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from taskito.conf import taskito_settings
 from taskito.contrib import endpoints
 from taskito.contrib.endpoints import ROUTES, ApiError, release_connections
 from taskito.contrib.fastapi import openapi
-from taskito.contrib.fastapi.auth import DjangoSessionAuth, django_session_auth
+from taskito.contrib.fastapi.auth import ROUTE_PREFIX, DjangoSessionAuth, django_session_auth
 from taskito.contrib.fastapi.models import (
     CancelResponse,
     DeadLetterResponse,
@@ -180,12 +180,16 @@ class TaskitoRouter(APIRouter):
     """The endpoints of docs/api.md over `queue`: `app.include_router(TaskitoRouter(queue),
     prefix="/tasks")`. `include_routes` / `exclude_routes` take the route names of
     `taskito.contrib.endpoints.ROUTES` ("stats", "jobs", "job_cancel", ...). Each path also
-    answers with a trailing slash, and other methods get a 405 in JSON."""
+    answers with a trailing slash, and other methods get a 405 in JSON. `metrics=True` adds
+    GET /metrics, the Prometheus scrape of taskito.contrib.prometheus (the `prometheus`
+    extra); `django_session_auth` lets TASKITO["METRICS_TOKEN"] in there as a bearer
+    token."""
 
     def __init__(self, queue: Queue, *, tags: list[str | Enum] | None = None,
                  dependencies: Sequence[Depends] | None = None,
                  include_routes: Collection[str] | None = None,
-                 exclude_routes: Collection[str] | None = None, **kwargs: Any) -> None:
+                 exclude_routes: Collection[str] | None = None, metrics: bool = False,
+                 **kwargs: Any) -> None:
         super().__init__(tags=tags or ["taskito"], dependencies=dependencies, **kwargs)
         self.queue = queue
         unknown = (set(include_routes or ()) | set(exclude_routes or ())) - set(ROUTES)
@@ -197,6 +201,27 @@ class TaskitoRouter(APIRouter):
             if exclude_routes is not None and name in exclude_routes:
                 continue
             self._add(name)
+        if metrics:
+            self._add_metrics()
+
+    def _add_metrics(self) -> None:
+        # imported here: it raises ImproperlyConfigured, naming the extra, without
+        # prometheus_client, and a router without metrics must not need it
+        from taskito.contrib.prometheus import exposition
+
+        def metrics(request: Request) -> Response:
+            body, content_type = _call(exposition, self.queue, request.headers.get("accept"))
+            return Response(body, media_type=content_type,
+                            headers={**PRIVATE, "Cache-Control": "private, no-cache"})
+
+        for at, documented in (("/metrics", True), ("/metrics/", False)):
+            self.add_api_route(at, metrics, methods=["GET"], name=f"{ROUTE_PREFIX}metrics",
+                               response_class=Response, include_in_schema=documented,
+                               responses={200: {"content": {"text/plain": {}},
+                                                "description": "Prometheus text format"}})
+            self.add_api_route(at, _not_allowed("GET"),
+                               methods=[m for m in OTHER_METHODS if m != "GET"],
+                               name=f"{ROUTE_PREFIX}metrics", include_in_schema=False)
 
     def _add(self, name: str) -> None:
         method, path = ROUTES[name]

@@ -34,6 +34,8 @@ from taskito.contrib.endpoints import echo, release_connections
 
 #: the route names TaskitoRouter gives FastAPI: "taskito_" + a name of endpoints.ROUTES
 ROUTE_PREFIX = "taskito_"
+#: the Prometheus scrape (TaskitoRouter(metrics=True)), which also takes a scraper's token
+METRICS_ROUTE = "metrics"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 #: Sec-Fetch-Site values of a request the site's own pages (or the user's typing) made
 OWN_SITE = frozenset({"same-origin", "none"})
@@ -76,7 +78,15 @@ class DjangoSessionAuth:
     DRF answers them (anonymous users included). Returns the user."""
 
     async def __call__(self, request: Request) -> Any:
-        user, why = await run_in_threadpool(self.check, request.scope, route_name(request))
+        route = route_name(request)
+        presented = (access.bearer_token(request.headers.get("authorization"))
+                     if route == METRICS_ROUTE else None)
+        if presented is not None and access.metrics_token_matches(presented):
+            return None  # a scraper with TASKITO["METRICS_TOKEN"]: no user
+        user, why = await run_in_threadpool(self.check, request.scope, route)
+        if why is not None and presented is not None:
+            raise HTTPException(status_code=401, detail="Invalid token.",
+                                headers={"WWW-Authenticate": 'Bearer realm="taskito"'})
         if why is not None:
             raise HTTPException(status_code=why[0], detail=why[1])
         request.state.user = user
