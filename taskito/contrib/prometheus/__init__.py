@@ -1,0 +1,1 @@
+"""Prometheus series for taskito (the `prometheus` extra: prometheus_client)."""
