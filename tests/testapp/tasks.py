@@ -320,6 +320,15 @@ def runs_until_cancelled(started_path: str, timeout: float = 30.0) -> None:
 
 
 @queue.task(max_retries=0)
+def current_span() -> str:
+    """The span current while the task runs, as "<trace id>-<span id>" (tests/contrib)."""
+    from opentelemetry import trace
+
+    context = trace.get_current_span().get_span_context()
+    return f"{context.trace_id:032x}-{context.span_id:016x}"
+
+
+@queue.task(max_retries=0)
 def progress_steps(release_dir: str, steps: int) -> int:
     """Report progress (and a partial result {"step": i}) in `steps` steps; after each,
     wait (30 s at most) for the file
