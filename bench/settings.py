@@ -1,5 +1,6 @@
 """Settings for bench/run.py: taskito plus the bench app, on a database chosen by environment.
 
+- BENCH_TASKITO=<JSON>: the TASKITO setting (default: none);
 - BENCH_DB_PATH=<file>: a SQLite file (run.py makes a fresh one in a temp dir);
 - BENCH_DATABASE_URL=postgres://user:pass@host:port/<db> (or mysql://...) with
   BENCH_PG_NAME=<name>: the PostgreSQL (or MariaDB/MySQL) server of that URL, database <name>
@@ -8,6 +9,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from urllib.parse import unquote, urlparse
 
@@ -42,6 +44,9 @@ def _database() -> dict[str, object]:
 
 
 DATABASES = {"default": _database()}
+# BENCH_TASKITO='{"METRICS_PORT": 0}': the same run with a setting changed (say, the
+# per-worker Prometheus series on, to see what they cost)
+TASKITO = json.loads(os.environ.get("BENCH_TASKITO", "{}"))
 
 LOGGING = {
     "version": 1,

@@ -40,6 +40,9 @@ DEFAULTS: dict[str, Any] = {
     # seconds a job of a task this worker does not know is deferred (counted from the job's
     # creation) before it is dead-lettered: room for a deploy to reach every worker
     "UNKNOWN_TASK_GRACE": 600.0,
+    # per-worker Prometheus series (taskito.contrib.prometheus.worker): None serves none
+    "METRICS_PORT": None,
+    "METRICS_HOST": "0.0.0.0",
     # progress streams (taskito.contrib.sse)
     "SSE_POLL_INTERVAL": 0.5,  # seconds between the relay's reads of watched jobs
     "SSE_TOKEN_MAX_AGE": 600,  # seconds a progress_url() token stays valid
@@ -73,6 +76,8 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "PURGE_INTERVAL": (int, float),
     "QUEUE_RATE_LIMITS": (dict,),
     "UNKNOWN_TASK_GRACE": (int, float),
+    "METRICS_PORT": (int, type(None)),
+    "METRICS_HOST": (str,),
     "SSE_POLL_INTERVAL": (int, float),
     "SSE_TOKEN_MAX_AGE": (int, float),
     "RESULT_WAIT_LIMIT": (int,),
@@ -80,7 +85,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
 }
 
 _NON_NEGATIVE = {"RESULT_TTL", "DEFAULT_MAX_RETRIES", "DEFAULT_TIMEOUT", "DEFAULT_RETRY_BACKOFF",
-                 "DRAIN_TIMEOUT", "UNKNOWN_TASK_GRACE"}
+                 "DRAIN_TIMEOUT", "UNKNOWN_TASK_GRACE", "METRICS_PORT"}
 _POSITIVE = {"CONCURRENCY", "POLL_INTERVAL", "IDLE_RECHECK", "IDLE_POLL_MAX",
              "DEFAULT_MAX_RETRY_DELAY", "HEARTBEAT_INTERVAL", "WORKER_STALE_AFTER",
              "PURGE_INTERVAL", "SSE_POLL_INTERVAL", "SSE_TOKEN_MAX_AGE", "RESULT_WAIT_LIMIT"}
@@ -103,6 +108,9 @@ def validate(values: dict[str, Any]) -> None:
             raise ConfigurationError(f"TASKITO[{key!r}] must be >= 0, not {value!r}")
         if value is not None and key in _POSITIVE and value <= bound:
             raise ConfigurationError(f"TASKITO[{key!r}] must be > 0, not {value!r}")
+        if key == "METRICS_PORT" and raw is not None and raw > 65535:
+            raise ConfigurationError(f"TASKITO[{key!r}] must be a TCP port (0 to 65535), "
+                                     f"not {value!r}")
         if key == "QUEUE_RATE_LIMITS":
             for limit in raw.values():
                 parse_rate_limit(limit)

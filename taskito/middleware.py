@@ -67,7 +67,7 @@ class TaskContext:
     `after` of one attempt see the same object."""
 
     def __init__(self, *, job_id: uuid.UUID, task_name: str, queue: str, args: Any,
-                 kwargs: Any, attempt: int, retry_count: int,
+                 kwargs: Any, attempt: int, retry_count: int, max_retries: int | None = None,
                  metadata_loader: Callable[[], str | None] | None = None) -> None:
         self.job_id = job_id
         self.task_name = task_name
@@ -77,6 +77,9 @@ class TaskContext:
         #: attempts so far, this one included (1 on the first run)
         self.attempt = attempt
         self.retry_count = retry_count
+        #: retries the job may spend in all (a failure with retry_count below it is retried,
+        #: unless the task's retry_on / dont_retry_on say otherwise)
+        self.max_retries = max_retries
         self._metadata_loader = metadata_loader
 
     def __repr__(self) -> str:

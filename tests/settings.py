@@ -43,6 +43,12 @@ MIDDLEWARE = [
 ROOT_URLCONF = "tests.urls"
 ASGI_APPLICATION = "tests.asgi.application"
 
+if os.environ.get("TASKITO_TEST_OTEL_SPANS"):
+    # worker subprocesses of the tracing tests export their spans to this file (tests/contrib)
+    from tests.helpers.otel import install_file_exporter
+
+    install_file_exporter(os.environ["TASKITO_TEST_OTEL_SPANS"])
+
 if os.environ.get("TASKITO_TEST_EVENTSTREAM_REDIS"):
     # django-eventstream carries events between processes through Redis (tests/sse)
     EVENTSTREAM_REDIS = json.loads(os.environ["TASKITO_TEST_EVENTSTREAM_REDIS"])

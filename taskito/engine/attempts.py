@@ -171,7 +171,7 @@ class AttemptsMixin(EngineBase):
         return middleware.TaskContext(
             job_id=job.id, task_name=job.task_name, queue=job.queue, args=job.args,
             kwargs=job.kwargs, attempt=job.attempts, retry_count=job.retry_count,
-            metadata_loader=metadata)
+            max_retries=job.max_retries, metadata_loader=metadata)
 
     def requeue(self, jobs: Sequence[ClaimedJob]) -> int:
         """Put running attempts back to pending at once, without spending a retry (a worker

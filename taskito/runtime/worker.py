@@ -34,6 +34,10 @@ ERROR_BACKOFF = (0.05, 5.0)
 PREFETCH_SECONDS = 0.01
 MAX_PREFETCH = 64
 
+#: told of each batch of outcomes once it is written, and of how many job slots are busy then
+#: (also after a claim, with no outcomes): how `--metrics-port` counts, at no cost when unset
+Observer = Callable[[Sequence[Outcome], int], None]
+
 
 def make_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -48,7 +52,8 @@ class Worker:
                  poll_interval: float | None = None, idle_recheck: float | None = None,
                  prefetch: int | None = None, drain_timeout: float | None = None,
                  heartbeat_interval: float | None = None,
-                 stale_after: float | None = None, pool: str = "thread") -> None:
+                 stale_after: float | None = None, pool: str = "thread",
+                 observer: Observer | None = None) -> None:
         self.queue = queue or default_queue
         self.engine = Engine(self.queue)
         self.queues = list(queues) if queues else None
@@ -74,6 +79,7 @@ class Worker:
                                    else drain_timeout)
         self.heartbeat_interval = heartbeat_interval
         self.stale_after = stale_after
+        self.observer = observer
         #: set by stop() (signal handlers); stop_event is for threads that stop a worker
         self.stopping = False
         self._wake: Callable[[], None] | None = None
@@ -98,6 +104,16 @@ class Worker:
         if wake is not None:
             wake()
 
+    def observe(self, outcomes: Sequence[Outcome], busy: int) -> None:
+        """Tell the observer (if any); one that raises is logged and the worker goes on."""
+        observer = self.observer
+        if observer is None:
+            return
+        try:
+            observer(outcomes, busy)
+        except Exception:
+            logger.exception("worker observer failed worker=%s", self.worker_id)
+
     @property
     def stop_requested(self) -> bool:
         return self.stopping or self.stop_event.is_set()
@@ -113,6 +129,8 @@ class Worker:
         outcomes = [executor(job, now=now) for job in jobs]
         self.engine.finish(outcomes, now=now)
         self.processed += len(outcomes)
+        if self.observer is not None:
+            self.observe(outcomes, 0)
         return len(outcomes)
 
     def run_until_empty(self, now: datetime | None = None, limit: int = 100_000) -> int:
@@ -279,6 +297,8 @@ class _Loop:
             self.pool.submit(self._execute, job)
         self.in_flight += len(jobs)
         w.claimed += len(jobs)
+        if jobs and w.observer is not None:
+            self.observe(())
         return True, len(jobs)
 
     def _changed(self) -> bool:
@@ -353,8 +373,13 @@ class _Loop:
             return
         self.backoff = 0.0
         self.w.processed += len(self.unflushed)
+        if self.w.observer is not None:
+            self.observe(self.unflushed)
         self.unflushed = []
         self.check_now = True  # a slot is free
+
+    def observe(self, outcomes: Sequence[Outcome]) -> None:
+        self.w.observe(outcomes, min(self.in_flight, self.w.concurrency))
 
     def _db_error(self, what: str, exc: DatabaseError) -> None:
         low, high = ERROR_BACKOFF

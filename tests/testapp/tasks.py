@@ -308,6 +308,27 @@ def exits_hard() -> None:
 
 
 @queue.task(max_retries=0)
+def runs_until_cancelled(started_path: str, timeout: float = 30.0) -> None:
+    """Touch `started_path`, then check for a cancel request every 10 ms (`timeout` s at most;
+    tests/process/test_worker_metrics.py)."""
+    Path(started_path).touch()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        current_job.check_cancelled()
+        time.sleep(0.01)
+    raise TimeoutError("never cancelled")
+
+
+@queue.task(max_retries=0)
+def current_span() -> str:
+    """The span current while the task runs, as "<trace id>-<span id>" (tests/contrib)."""
+    from opentelemetry import trace
+
+    context = trace.get_current_span().get_span_context()
+    return f"{context.trace_id:032x}-{context.span_id:016x}"
+
+
+@queue.task(max_retries=0)
 def progress_steps(release_dir: str, steps: int) -> int:
     """Report progress (and a partial result {"step": i}) in `steps` steps; after each,
     wait (30 s at most) for the file

@@ -7,6 +7,7 @@ import signal
 from collections.abc import Sequence
 from types import FrameType
 from typing import Any
+from wsgiref.simple_server import WSGIServer
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, NotSupportedError, connections
@@ -17,11 +18,14 @@ from taskito.queue import queue as default_queue
 from taskito.registry import registry
 from taskito.runtime import reloader
 from taskito.runtime.logs import apply_verbosity
-from taskito.runtime.worker import Worker
+from taskito.runtime.worker import Observer, Worker
 
 
 class Command(BaseCommand):
     help = "Run a taskito worker: claim and run jobs until stopped (SIGTERM/SIGINT drain)."
+    #: where --metrics-port serves, once started
+    metrics_url: str | None = None
+    metrics_server: WSGIServer | None = None
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--queues", "-Q", default="",
@@ -43,6 +47,13 @@ class Command(BaseCommand):
                             help="seconds to let running jobs finish after SIGTERM/SIGINT "
                                  "before putting them back to pending (default: TASKITO "
                                  "DRAIN_TIMEOUT, 30)")
+        parser.add_argument("--metrics-port", type=int, default=None,
+                            help="serve this process's Prometheus series over HTTP on this "
+                                 "port, 0 for any free one (default: TASKITO METRICS_PORT, "
+                                 "None: off; needs the prometheus extra)")
+        parser.add_argument("--metrics-host", default=None,
+                            help="address the metrics port listens on (default: TASKITO "
+                                 "METRICS_HOST, 0.0.0.0)")
         parser.add_argument("--reload", action="store_true",
                             help="development only: restart when a Python file changes, "
                                  "after the running jobs finish (Django's autoreloader)")
@@ -56,21 +67,30 @@ class Command(BaseCommand):
             raise CommandError("--poll-interval must be > 0")
         if options["drain_timeout"] is not None and options["drain_timeout"] < 0:
             raise CommandError("--drain-timeout must be >= 0")
+        port = options["metrics_port"]
+        if port is None:
+            port = taskito_settings.METRICS_PORT
+        if port is not None and not 0 <= port <= 65535:
+            raise CommandError(f"--metrics-port must be a TCP port (0 to 65535), not {port}")
         if options["reload"] and not reloader.is_reloader_child():
             raise SystemExit(reloader.supervise())  # the worker runs in a child process
         # -v 0/1/2/3 -> WARNING/INFO/DEBUG/DEBUG, unless LOGGING configures taskito's loggers
         apply_verbosity(options["verbosity"])
+        observer = None
+        if port is not None:
+            observer = self._serve_metrics(port, options["metrics_host"]
+                                           or taskito_settings.METRICS_HOST)
         worker = Worker(default_queue, queues=queues, concurrency=options["concurrency"],
                         burst=options["burst"], max_jobs=options["max_jobs"],
                         worker_id=options["worker_id"], poll_interval=options["poll_interval"],
-                        drain_timeout=options["drain_timeout"], pool=options["pool"])
-        if options["reload"]:  # the signals are taken over once Django's reloader runs
-            self._banner(worker)
-            processed = reloader.run_reloading(worker, lambda: self._install_signals(worker))
-        else:
-            self._install_signals(worker)
-            self._banner(worker)
-            processed = worker.run()
+                        drain_timeout=options["drain_timeout"], pool=options["pool"],
+                        observer=observer)
+        try:
+            processed = self._run(worker, reload=options["reload"])
+        finally:
+            if self.metrics_server is not None:
+                self.metrics_server.shutdown()
+                self.metrics_server.server_close()
         if worker.abandoned or worker.stuck:
             # Threads still run the jobs that were handed back; they cannot be stopped, and
             # their late results are fenced off, so leave without waiting for them.
@@ -82,6 +102,32 @@ class Command(BaseCommand):
         if options["verbosity"] >= 1:
             self.stdout.write(f"taskito worker {worker.worker_id} stopped after {processed} "
                               "jobs")
+
+    def _run(self, worker: Worker, *, reload: bool) -> int:
+        if reload:  # the signals are taken over once Django's reloader runs
+            self._banner(worker)
+            return reloader.run_reloading(worker, lambda: self._install_signals(worker))
+        self._install_signals(worker)
+        self._banner(worker)
+        return worker.run()
+
+    def _serve_metrics(self, port: int, host: str) -> Observer:
+        """Start the metrics server (its own thread); a one-line CommandError when
+        prometheus_client is missing or the port cannot be taken."""
+        try:
+            from taskito.contrib.prometheus.worker import serve
+        except ModuleNotFoundError as exc:
+            if not (exc.name or "").startswith("prometheus_client"):
+                raise
+            raise CommandError("--metrics-port needs prometheus_client: pip install "
+                               "'django-taskito[prometheus]'") from None
+        try:
+            metrics, self.metrics_server = serve(port, host)
+        except OSError as exc:
+            raise CommandError(f"--metrics-port: cannot listen on {host}:{port}: "
+                               f"{exc.strerror or exc}") from None
+        self.metrics_url = f"http://{host}:{self.metrics_server.server_port}/metrics"
+        return metrics
 
     def _check_database(self) -> None:
         alias = taskito_settings.DATABASE
@@ -131,6 +177,8 @@ class Command(BaseCommand):
             f"{'  (burst: exit when empty)' if worker.burst else ''}",
             f"  tasks ({len(names)}): {tasks}",
         ]
+        if self.metrics_url:
+            lines.append(f"  metrics:     {self.metrics_url}")
         if django_tasks is not None:
             found = f"{_first(django_tasks)}; " if django_tasks else ""
             lines.append(f"  django tasks ({len(django_tasks)}): {found}any @task is imported "
