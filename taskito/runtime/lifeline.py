@@ -22,13 +22,15 @@ if TYPE_CHECKING:
 logger = logging.getLogger("taskito.lifeline")
 
 LEASE_NAME = "lifeline"
-#: seconds between lease renewals (and expiry passes) of the lease holder
+#: seconds between lease renewals (and expiry passes) of the lease holder, at most: a lease
+#: lives 2 x HEARTBEAT_INTERVAL, and is renewed at least twice in that time (so a heartbeat
+#: interval under half a second cannot let it lapse between renewals and pass to another)
 LEASE_EVERY = 1.0
 
 
 class Lifeline:
     """Run by every worker's loop: a heartbeat every HEARTBEAT_INTERVAL, and an attempt at
-    the lifeline lease every second. The one holder across all processes and hosts expires
+    the lifeline lease every second (every HEARTBEAT_INTERVAL / 2 when that is shorter). The one holder across all processes and hosts expires
     due jobs, fires due periodic tasks, every HEARTBEAT_INTERVAL rescues the jobs of workers
     silent for WORKER_STALE_AFTER seconds, and every PURGE_INTERVAL deletes what outlived
     its result TTL."""
@@ -49,6 +51,8 @@ class Lifeline:
         self.purge_interval = float(taskito_settings.PURGE_INTERVAL)
         self._last_beat = self._last_lease = self._last_rescue = float("-inf")
         self._last_purge = float("-inf")
+        self.lease_ttl = 2 * self.heartbeat_interval
+        self.lease_every = min(LEASE_EVERY, self.lease_ttl / 4)
 
     def tick(self, now: datetime | None = None) -> None:
         """Do whatever is due; database errors are logged and retried on the next tick."""
@@ -59,10 +63,10 @@ class Lifeline:
                 self._last_beat = clock
                 if not self.synced:
                     self.sync(now)
-            if clock - self._last_lease >= LEASE_EVERY:
+            if clock - self._last_lease >= self.lease_every:
                 self._last_lease = clock
                 leader = self.engine.acquire_lease(
-                    LEASE_NAME, self.worker_id, ttl=2 * self.heartbeat_interval, now=now)
+                    LEASE_NAME, self.worker_id, ttl=self.lease_ttl, now=now)
                 if leader != self.leader:
                     logger.info("%s lease=%s worker=%s", "acquired" if leader else "lost",
                                 LEASE_NAME, self.worker_id)

@@ -119,3 +119,22 @@ def test_second_lifeline_does_not_lead_while_the_first_does(queue):
     first.tick()
     second.tick()
     assert (first.leader, second.leader) == (True, False)
+
+
+def test_a_short_heartbeat_interval_keeps_the_lease_with_its_holder(queue):
+    # The lease lives 2 x HEARTBEAT_INTERVAL: with 0.2 s it must be renewed more often than
+    # once a second, or it lapses between renewals and passes to another worker.
+    import time
+
+    first = Lifeline(Engine(queue), worker_id="a", queues="*", concurrency=1,
+                     heartbeat_interval=0.2)
+    second = Lifeline(Engine(queue), worker_id="b", queues="*", concurrency=1,
+                      heartbeat_interval=0.2)
+    first.tick()
+    assert first.leader
+    start = time.monotonic()
+    while (elapsed := time.monotonic() - start) < 1.6:  # both ticking, as two workers' would
+        first.tick()
+        if elapsed > 0.5:  # out of step with the first's renewals
+            second.tick()
+        assert (first.leader, second.leader) == (True, False)
