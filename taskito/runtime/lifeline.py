@@ -30,10 +30,10 @@ LEASE_EVERY = 1.0
 
 class Lifeline:
     """Run by every worker's loop: a heartbeat every HEARTBEAT_INTERVAL, and an attempt at
-    the lifeline lease every second (every HEARTBEAT_INTERVAL / 2 when that is shorter). The one holder across all processes and hosts expires
-    due jobs, fires due periodic tasks, every HEARTBEAT_INTERVAL rescues the jobs of workers
-    silent for WORKER_STALE_AFTER seconds, and every PURGE_INTERVAL deletes what outlived
-    its result TTL."""
+    the lifeline lease every second (every HEARTBEAT_INTERVAL / 2 when that is shorter). The
+    one holder across all processes and hosts expires due jobs, fires due periodic tasks,
+    every HEARTBEAT_INTERVAL rescues the jobs of workers silent for WORKER_STALE_AFTER
+    seconds, and every PURGE_INTERVAL deletes what outlived its result TTL."""
 
     def __init__(self, engine: Engine, *, worker_id: str, queues: str, concurrency: int,
                  heartbeat_interval: float | None = None,
