@@ -160,6 +160,7 @@ CASES: dict[str, Case] = {
     "workers": Case(lambda w: (w.engine.heartbeat(
         worker_id="twin-test", hostname="h", pid=1, queues="*", concurrency=2,
         started_at=timezone.now()), w.running(), ((), {}))[2]),
+    "circuit_breakers": Case(lambda w: ((), {})),  # tasks.guarded has one
     "cancel_running_job": Case(job_id_of(World.running), shape=lambda w, ok: ok),
     "retry_dead": Case(lambda w: ((w.dead_id(),), {}), shape=new_job),
     "delete_dead": Case(lambda w: ((w.dead_id(),), {}),
