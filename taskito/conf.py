@@ -42,6 +42,8 @@ DEFAULTS: dict[str, Any] = {
     "SSE_TOKEN_MAX_AGE": 600,  # seconds a progress_url() token stays valid
     # HTTP API (taskito.contrib)
     "RESULT_WAIT_LIMIT": 100,  # result waits (?timeout=N) in progress at once, per process
+    # GET /health answers anyone (a load balancer's or orchestrator's probe), not only staff
+    "HEALTH_PUBLIC": False,
 }
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -69,6 +71,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "SSE_POLL_INTERVAL": (int, float),
     "SSE_TOKEN_MAX_AGE": (int, float),
     "RESULT_WAIT_LIMIT": (int,),
+    "HEALTH_PUBLIC": (bool,),
 }
 
 _NON_NEGATIVE = {"RESULT_TTL", "DEFAULT_MAX_RETRIES", "DEFAULT_TIMEOUT", "DEFAULT_RETRY_BACKOFF",

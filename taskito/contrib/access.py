@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from taskito.conf import taskito_settings
 from taskito.contrib.endpoints import ROUTES
 
 VIEW_JOB = "taskito.view_job"
@@ -42,6 +43,17 @@ NOT_AUTHENTICATED = "Authentication credentials were not provided."
 NOT_STAFF = "You do not have permission to perform this action."
 
 
+#: routes that TASKITO["HEALTH_PUBLIC"] opens to anyone
+HEALTH_ROUTES = frozenset({"health"})
+
+
+def is_public(route: str | None) -> bool:
+    """Whether anyone may call `route` without logging in: GET /health when
+    TASKITO["HEALTH_PUBLIC"] is set (for probes that carry no credentials). It reads no
+    session and no user, so the probe costs no query."""
+    return route in HEALTH_ROUTES and bool(taskito_settings.HEALTH_PUBLIC)
+
+
 def required_permission(route: str | None) -> str | None:
     """The permission a route needs; None for a route that is not taskito's (then staff
     status alone is checked)."""
@@ -50,7 +62,10 @@ def required_permission(route: str | None) -> str | None:
 
 def refusal(user: Any, route: str | None) -> tuple[int, str] | None:
     """(HTTP status, detail) when `user` may not call `route`, else None. Anonymous users
-    get 403 (what DRF answers with its default, session-first authentication)."""
+    get 403 (what DRF answers with its default, session-first authentication). A public
+    route (`is_public`) refuses no one."""
+    if is_public(route):
+        return None
     if user is None or not user.is_authenticated:
         return 403, NOT_AUTHENTICATED
     if not (user.is_active and user.is_staff):

@@ -73,10 +73,15 @@ class DjangoSessionAuth:
     """FastAPI dependency: the Django session's user, who must be active staff with the
     permission the route needs (the admin's; staff alone for routes that are not
     taskito's), and CSRF-checked for unsafe methods. Refusals are 403 with a `detail`, as
-    DRF answers them (anonymous users included). Returns the user."""
+    DRF answers them (anonymous users included). Returns the user (None on a route that
+    TASKITO["HEALTH_PUBLIC"] opens to anyone)."""
 
     async def __call__(self, request: Request) -> Any:
-        user, why = await run_in_threadpool(self.check, request.scope, route_name(request))
+        route = route_name(request)
+        if access.is_public(route):  # TASKITO["HEALTH_PUBLIC"]: no session, no query
+            request.state.user = None
+            return None
+        user, why = await run_in_threadpool(self.check, request.scope, route)
         if why is not None:
             raise HTTPException(status_code=why[0], detail=why[1])
         request.state.user = user
