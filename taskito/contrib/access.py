@@ -30,6 +30,7 @@ PERMISSIONS: dict[str, str] = {
     "job_requeue": "taskito.change_job",  # a state change of jobs, as cancel is
     "task_revoke": "taskito.change_job",
     "workers": VIEW_JOB,  # who runs the jobs: read with them
+    "circuit_breakers": VIEW_JOB,  # whether a task's jobs run: read with them
     "dead_letters": VIEW_DEAD_LETTER,
     "dead_letter_retry": "taskito.change_deadletter",  # "Retry selected dead letters"
     "workflow": VIEW_JOB,  # a workflow is its steps: reading it is reading jobs

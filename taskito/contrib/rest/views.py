@@ -147,6 +147,14 @@ class WorkerListView(TaskitoAPIView):
         return Response(endpoints.workers(self.queue))
 
 
+class CircuitBreakerListView(TaskitoAPIView):
+    route = "circuit_breakers"
+
+    @documented(s.CircuitBreakerSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        return Response(endpoints.circuit_breakers(self.queue))
+
+
 class DeadLetterListView(TaskitoAPIView):
     route = "dead_letters"
 
