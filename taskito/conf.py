@@ -51,6 +51,8 @@ DEFAULTS: dict[str, Any] = {
     # Prometheus scrapes (taskito.contrib.prometheus): a bearer token that may read /metrics
     # without a user (None: only users with the REST permissions may)
     "METRICS_TOKEN": None,
+    # GET /health answers anyone (a load balancer's or orchestrator's probe), not only staff
+    "HEALTH_PUBLIC": False,
 }
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -82,6 +84,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "SSE_TOKEN_MAX_AGE": (int, float),
     "RESULT_WAIT_LIMIT": (int,),
     "METRICS_TOKEN": (str, type(None)),
+    "HEALTH_PUBLIC": (bool,),
 }
 
 _NON_NEGATIVE = {"RESULT_TTL", "DEFAULT_MAX_RETRIES", "DEFAULT_TIMEOUT", "DEFAULT_RETRY_BACKOFF",

@@ -15,8 +15,9 @@ from taskito.base import QueueBase
 from taskito.conf import taskito_settings
 from taskito.ids import as_uuid
 from taskito.presenters import dead_letter_dict, error_dict, log_dict
+from taskito.registry import registry
 from taskito.result import FIELDS, JobResult
-from taskito.states import STATS_KEYS, JobStatus
+from taskito.states import STATS_KEYS, BreakerState, JobStatus
 
 
 def _empty_stats() -> dict[str, int]:
@@ -231,3 +232,28 @@ class InspectionMixin(QueueBase):
             rows, now=at, minutes=minutes,
             stale_after=float(taskito_settings.WORKER_STALE_AFTER),
             known=overview_rows.registered_queues(self.default_queue))
+    def circuit_breakers(self) -> list[dict[str, Any]]:
+        """The circuit breakers of the tasks that have one (also those that never failed),
+        by task name: {task_name, state ("closed", "open", "half_open"), failure_count,
+        opened_at}. `failure_count` is the failures in the current window of a closed
+        breaker (0 once the window ran out), and what opened an open one."""
+        from taskito.models import CircuitBreaker
+
+        found = CircuitBreaker.objects.using(self.using).values(
+            "task_name", "state", "failure_count", "window_start", "opened_at")
+        rows: dict[str, dict[str, Any]] = {r["task_name"]: dict(r) for r in found}
+        now = timezone.now()
+        breakers = []
+        for name in sorted(set(rows) | registry.breakers):
+            row = rows.get(name) or {"state": BreakerState.CLOSED, "failure_count": 0,
+                                     "window_start": None, "opened_at": None}
+            count = row["failure_count"]
+            spec = registry.find(name)
+            window = spec.circuit_breaker.window if spec and spec.circuit_breaker else None
+            if (row["state"] == BreakerState.CLOSED and window is not None
+                    and (row["window_start"] is None
+                         or row["window_start"] <= now - timedelta(seconds=window))):
+                count = 0
+            breakers.append({"task_name": name, "state": BreakerState(row["state"]).label,
+                             "failure_count": count, "opened_at": row["opened_at"]})
+        return breakers

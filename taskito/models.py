@@ -13,7 +13,14 @@ from django.db.models import Q
 
 from taskito.db.schema import without_replaced
 from taskito.querysets import JobQuerySet
-from taskito.states import CHOICES, WORKFLOW_CHOICES, JobStatus, WorkflowStatus
+from taskito.states import (
+    BREAKER_CHOICES,
+    CHOICES,
+    WORKFLOW_CHOICES,
+    BreakerState,
+    JobStatus,
+    WorkflowStatus,
+)
 
 JobManager = models.Manager.from_queryset(JobQuerySet)
 
@@ -324,3 +331,26 @@ class Throttle(models.Model):
     def check(cls, **kwargs: Any) -> list[Any]:
         # the 300-character key fits the supported MariaDB/MySQL servers (db/schema.py)
         return without_replaced(super().check(**kwargs), kwargs.get("databases"))
+
+
+class CircuitBreaker(models.Model):
+    """The circuit breaker of one task (`@queue.task(circuit_breaker={...})`), shared by
+    every worker: closed (jobs run; failures are counted in a window), open (jobs wait out
+    the cooldown) or half-open (one probe job runs; the others wait for its outcome)."""
+
+    task_name = models.CharField(max_length=255, primary_key=True)
+    state = models.PositiveSmallIntegerField(choices=BREAKER_CHOICES,
+                                             default=BreakerState.CLOSED)
+    failure_count = models.PositiveIntegerField(default=0, help_text="in the current window")
+    window_start = models.DateTimeField(null=True, blank=True,
+                                        help_text="first failure of the current window")
+    opened_at = models.DateTimeField(null=True, blank=True)
+    probe_job_id = models.UUIDField(null=True, blank=True, help_text="the half-open probe")
+    probe_at = models.DateTimeField(null=True, blank=True, help_text="when the probe began")
+
+    class Meta:
+        db_table = "taskito_circuit_breaker"
+        ordering = ["task_name"]
+
+    def __str__(self) -> str:
+        return f"{self.task_name} [{BreakerState(self.state).label}]"

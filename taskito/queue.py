@@ -104,6 +104,7 @@ class Queue(WorkflowMixin, EnqueueMixin, InspectionMixin, OperationsMixin):
     arequeue_job = async_twin(OperationsMixin.requeue_job)
     aworkers = async_twin(InspectionMixin.workers)
     aoverview = async_twin(InspectionMixin.overview)
+    acircuit_breakers = async_twin(InspectionMixin.circuit_breakers)
     acancel_running_job = async_twin(OperationsMixin.cancel_running_job)
     aretry_dead = async_twin(OperationsMixin.retry_dead)
     adelete_dead = async_twin(OperationsMixin.delete_dead)
@@ -125,7 +126,7 @@ ASYNC_TWINS = (
     "oldest_pending", "throughput", "job_dag", "enqueue", "enqueue_many", "cancel_job",
     "cancel_running_job", "retry_dead", "delete_dead", "replay", "purge_completed",
     "purge_dead", "pause", "resume", "paused_queues", "apply_workflow", "get_workflow",
-    "cancel_workflow", "workers", "requeue_job", "revoke_task", "overview",
+    "cancel_workflow", "workers", "requeue_job", "revoke_task", "overview", "circuit_breakers",
 )
 
 #: The default queue, configured by the TASKITO setting.

@@ -26,6 +26,49 @@ def parse_rate_limit(value: str) -> tuple[int, int]:
     return int(match.group(1)), _PERIODS[match.group(2)]
 
 
+@dataclass(frozen=True, slots=True)
+class BreakerSpec:
+    """A task's circuit breaker: `threshold` failed attempts within `window` seconds open it;
+    its jobs then wait `cooldown` seconds, after which one probe job decides."""
+
+    threshold: int = 5
+    window: float = 60.0
+    cooldown: float = 300.0
+
+
+#: the keys of the circuit_breaker option and their defaults
+BREAKER_DEFAULTS: dict[str, float] = {"threshold": 5, "window": 60.0, "cooldown": 300.0}
+BREAKER_KEYS = tuple(BREAKER_DEFAULTS)
+
+
+def parse_breaker(value: Any) -> BreakerSpec | None:
+    """The `circuit_breaker` task option ({"threshold", "window", "cooldown"}, each key
+    optional) as a BreakerSpec; None stays None."""
+    if value is None or isinstance(value, BreakerSpec):
+        return value
+    if not isinstance(value, dict):
+        raise ConfigurationError(
+            f"task option circuit_breaker must be a dict such as {{'threshold': 5, "
+            f"'window': 60, 'cooldown': 300}}, not {value!r}")
+    unknown = sorted(str(k) for k in set(value) - set(BREAKER_KEYS))
+    if unknown:
+        raise ConfigurationError(f"unknown circuit_breaker key(s): {', '.join(unknown)}; "
+                                 f"valid keys: {', '.join(BREAKER_KEYS)}")
+    threshold = value.get("threshold", BREAKER_DEFAULTS["threshold"])
+    if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 1:
+        raise ConfigurationError(
+            f"circuit_breaker threshold must be an int >= 1, not {threshold!r}")
+    seconds: dict[str, float] = {}
+    for key in ("window", "cooldown"):
+        raw = value.get(key, BREAKER_DEFAULTS[key])
+        if (isinstance(raw, bool) or not isinstance(raw, int | float) or raw <= 0
+                or raw != raw or raw == float("inf")):
+            raise ConfigurationError(
+                f"circuit_breaker {key} must be a number of seconds > 0, not {raw!r}")
+        seconds[key] = float(raw)
+    return BreakerSpec(threshold, seconds["window"], seconds["cooldown"])
+
+
 @dataclass(frozen=True)
 class TaskSpec:
     """Everything the queue and the worker need to know about one task."""
@@ -49,6 +92,8 @@ class TaskSpec:
     result_ttl: float | None = None
     #: per-task middleware (taskito.TaskMiddleware instances), run after the global ones
     middleware: tuple[Any, ...] = ()
+    #: `circuit_breaker={"threshold": 5, "window": 60, "cooldown": 300}` (see BreakerSpec)
+    circuit_breaker: BreakerSpec | None = None
     is_async: bool = field(default=False)
 
     def should_retry(self, exc: BaseException) -> bool:
@@ -117,6 +162,8 @@ def build_spec(func: Callable[..., Any], name: str | None = None, **options: Any
         options["middleware"] = per_task(options["middleware"])
     else:
         options.pop("middleware", None)
+    if "circuit_breaker" in options:
+        options["circuit_breaker"] = parse_breaker(options["circuit_breaker"])
     options["retry_on"] = _exception_tuple("retry_on", options.get("retry_on"))
     options["dont_retry_on"] = _exception_tuple("dont_retry_on", options.get("dont_retry_on"))
     task_name = name or f"{func.__module__}.{func.__qualname__}"
@@ -132,6 +179,9 @@ class Registry:
         self._resolvers: list[Callable[[str], TaskSpec | None]] = []
         self._periodic: dict[str, PeriodicSpec] = {}
         self._lock = threading.Lock()
+        #: names of the registered tasks that have a circuit breaker: the worker's one cheap
+        #: check ("is any breaker involved?") for every other task
+        self.breakers: frozenset[str] = frozenset()
 
     def register(self, spec: TaskSpec) -> None:
         with self._lock:
@@ -142,6 +192,10 @@ class Registry:
                     "give one of them another name=..."
                 )
             self._tasks[spec.name] = spec
+            self._update_breakers()
+
+    def _update_breakers(self) -> None:
+        self.breakers = frozenset(n for n, s in self._tasks.items() if s.circuit_breaker)
 
     def get(self, name: str) -> TaskSpec:
         try:
@@ -184,6 +238,7 @@ class Registry:
     def unregister(self, name: str) -> None:
         with self._lock:
             self._tasks.pop(name, None)
+            self._update_breakers()
 
 
 @dataclass(frozen=True)

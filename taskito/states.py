@@ -94,3 +94,18 @@ class WorkflowStatus(IntEnum):
 
 WORKFLOW_CHOICES = [(s.value, s.label) for s in WorkflowStatus]
 WORKFLOW_LABELS = ("pending", "running", "complete", "failed", "cancelled")
+
+
+class BreakerState(IntEnum):
+    """Stored state of a task's circuit breaker."""
+
+    CLOSED = 0  # jobs run; failures are counted
+    OPEN = 1  # jobs wait until the cooldown has passed
+    HALF_OPEN = 2  # one probe job runs; the others wait for its outcome
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+BREAKER_CHOICES = [(s.value, s.label) for s in BreakerState]

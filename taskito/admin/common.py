@@ -211,8 +211,8 @@ class Tally:
         self.skipped: dict[str, int] = {}
         self.left_over = False
 
-    def add(self, outcome: str) -> None:
-        self.done[outcome] += 1
+    def add(self, outcome: str, count: int = 1) -> None:
+        self.done[outcome] += count
 
     def skip(self, reason: str | Promise, count: int = 1) -> None:
         key = str(reason)

@@ -16,6 +16,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpR
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 from taskito.admin.charts import runs_chart
 from taskito.conf import taskito_settings
@@ -106,6 +107,17 @@ def worker_rows(overview: dict[str, Any]) -> list[dict[str, Any]]:
             for w in overview["workers"][:WORKERS_SHOWN]]
 
 
+#: how the dashboard names a breaker's state
+BREAKER_LABELS = {"closed": _lazy("closed"), "open": _lazy("open"),
+                  "half_open": _lazy("half-open: one probe runs")}
+
+
+def breaker_rows(queue: Queue) -> list[dict[str, Any]]:
+    """Every task's circuit breaker (one query), open ones first."""
+    rows = [{**b, "state_label": BREAKER_LABELS[b["state"]]} for b in queue.circuit_breakers()]
+    return sorted(rows, key=lambda b: b["state"] == "closed")
+
+
 def dashboard_data(queue: Queue, now: datetime) -> dict[str, Any]:
     """Everything the page shows, from one Queue.overview() call (six reads)."""
     overview = queue.overview(minutes=60, now=now)
@@ -136,6 +148,7 @@ def render_dashboard(model_admin: JobAdmin, request: HttpRequest) -> HttpRespons
         "opts": model_admin.opts,
         "refresh": refresh_seconds(request),
         "can_switch": request.user.has_perm(f"{model_admin.opts.app_label}.change_queuestate"),
+        "breakers": breaker_rows(model_admin.queue),
     }
     return TemplateResponse(request, "taskito/admin/dashboard.html", context)
 

@@ -29,7 +29,7 @@ from taskito.admin.dashboard import render_dashboard, switch_queue
 from taskito.exceptions import JobNotFound
 from taskito.ids import as_uuid
 from taskito.models import Job, JobDependency, JobError, ReplayHistory, TaskLog
-from taskito.states import ACTIVE, TERMINAL, JobStatus
+from taskito.states import ACTIVE, REQUEUE_FROM, TERMINAL, JobStatus
 
 #: Rows a panel of the job page shows at most (the rest is one click away).
 PANEL_LIMIT = 100
@@ -53,7 +53,7 @@ class JobAdmin(ReadOnlyAdmin):
     sortable_by = ("created",)
     list_defer = ("args", "kwargs", "result", "partial_result", "error", "metadata",
                   "claim_token")
-    actions = ["cancel_jobs", "replay_jobs"]
+    actions = ["cancel_jobs", "replay_jobs", "requeue_jobs", "revoke_tasks"]
     readonly_fields = (
         "id", "task_name", "queue", "status_badge", "priority", "progress_bar", "attempts",
         "retry_count", "max_retries", "unique_key", "worker_id", "cancel_requested",
@@ -125,6 +125,12 @@ class JobAdmin(ReadOnlyAdmin):
     def has_replay_permission(self, request: HttpRequest) -> bool:
         return self.user_can(request, "add")
 
+    def has_requeue_permission(self, request: HttpRequest) -> bool:
+        return self.user_can(request, "change")  # a state change of jobs, as cancel is
+
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
+        return self.user_can(request, "change")
+
     @admin.action(description=_("Cancel selected jobs"), permissions=["cancel"],
                   **EVERYWHERE)
     def cancel_jobs(self, request: HttpRequest, queryset: QuerySet) -> None:
@@ -161,6 +167,37 @@ class JobAdmin(ReadOnlyAdmin):
                 tally.skip(_("no longer exists"))
             else:
                 tally.add("replayed")
+        tally.report(self, request)
+
+    @admin.action(description=_("Requeue selected jobs"), permissions=["requeue"],
+                  **EVERYWHERE)
+    def requeue_jobs(self, request: HttpRequest, queryset: QuerySet) -> None:
+        """Failed, dead and cancelled jobs go back to pending as the same rows, their retry
+        count reset (`Queue.requeue_job`)."""
+        tally = Tally(requeued=phrase("%(count)d job requeued", "%(count)d jobs requeued"))
+        for job_id, status in limited(queryset.values_list("id", "status"), tally):
+            if status not in REQUEUE_FROM:
+                tally.skip(_("not failed, dead or cancelled"))
+            elif self.queue.requeue_job(job_id):
+                tally.add("requeued")
+            else:
+                tally.skip(_("a workflow step, waiting on a dependency, or its unique key "
+                             "taken"))
+        tally.report(self, request)
+
+    @admin.action(description=_("Revoke the tasks of selected jobs"), permissions=["revoke"],
+                  **EVERYWHERE)
+    def revoke_tasks(self, request: HttpRequest, queryset: QuerySet) -> None:
+        """Every pending job of each selected job's task is cancelled (`Queue.revoke_task`),
+        selected or not; running jobs finish."""
+        tally = Tally(revoked=phrase("%(count)d task revoked", "%(count)d tasks revoked"))
+        names = limited(queryset.order_by().values_list("task_name", flat=True).distinct(),
+                        tally)
+        cancelled = 0
+        for name in sorted(names):
+            cancelled += self.queue.revoke_task(name)
+            tally.add("revoked")
+        tally.phrases["revoked"] = lambda n: _revoked(n, cancelled)
         tally.report(self, request)
 
     # -- the job page ----------------------------------------------------------------------
@@ -257,6 +294,12 @@ class JobAdmin(ReadOnlyAdmin):
 
     def dashboard_url(self) -> str:
         return reverse(f"{self.admin_site.name}:taskito_dashboard")
+
+
+def _revoked(tasks: int, cancelled: int) -> str:
+    """'2 tasks revoked (5 pending jobs cancelled)'."""
+    return phrase("%(count)d task revoked", "%(count)d tasks revoked")(tasks) + " (" + phrase(
+        "%(count)d pending job cancelled", "%(count)d pending jobs cancelled")(cancelled) + ")"
 
 
 def _jobs(rows: Any) -> list[dict[str, Any]]:

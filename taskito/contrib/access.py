@@ -31,6 +31,7 @@ PERMISSIONS: dict[str, str] = {
     "job_requeue": "taskito.change_job",  # a state change of jobs, as cancel is
     "task_revoke": "taskito.change_job",
     "workers": VIEW_JOB,  # who runs the jobs: read with them
+    "circuit_breakers": VIEW_JOB,  # whether a task's jobs run: read with them
     "dead_letters": VIEW_DEAD_LETTER,
     "dead_letter_retry": "taskito.change_deadletter",  # "Retry selected dead letters"
     "workflow": VIEW_JOB,  # a workflow is its steps: reading it is reading jobs
@@ -47,6 +48,17 @@ NOT_AUTHENTICATED = "Authentication credentials were not provided."
 NOT_STAFF = "You do not have permission to perform this action."
 
 
+#: routes that TASKITO["HEALTH_PUBLIC"] opens to anyone
+HEALTH_ROUTES = frozenset({"health"})
+
+
+def is_public(route: str | None) -> bool:
+    """Whether anyone may call `route` without logging in: GET /health when
+    TASKITO["HEALTH_PUBLIC"] is set (for probes that carry no credentials). It reads no
+    session and no user, so the probe costs no query."""
+    return route in HEALTH_ROUTES and bool(taskito_settings.HEALTH_PUBLIC)
+
+
 def required_permission(route: str | None) -> str | None:
     """The permission a route needs; None for a route that is not taskito's (then staff
     status alone is checked)."""
@@ -57,7 +69,10 @@ def required_permission(route: str | None) -> str | None:
 
 def refusal(user: Any, route: str | None) -> tuple[int, str] | None:
     """(HTTP status, detail) when `user` may not call `route`, else None. Anonymous users
-    get 403 (what DRF answers with its default, session-first authentication)."""
+    get 403 (what DRF answers with its default, session-first authentication). A public
+    route (`is_public`) refuses no one."""
+    if is_public(route):
+        return None
     if user is None or not user.is_authenticated:
         return 403, NOT_AUTHENTICATED
     if not (user.is_active and user.is_staff):

@@ -48,6 +48,7 @@ ROUTES: dict[str, tuple[str, str]] = {
     "job_requeue": ("POST", "/jobs/{job_id}/requeue"),
     "task_revoke": ("POST", "/tasks/{task_name}/revoke"),
     "workers": ("GET", "/workers"),
+    "circuit_breakers": ("GET", "/circuit-breakers"),
     "dead_letters": ("GET", "/dead-letters"),
     "dead_letter_retry": ("POST", "/dead-letters/{dead_id}/retry"),
     "workflow": ("GET", "/workflows/{workflow_id}"),
@@ -373,6 +374,11 @@ def workers(queue: Queue) -> list[dict[str, Any]]:
     """The workers' heartbeats, newest first, with their busy slots."""
     return [{**w, "started_at": iso(w["started_at"]), "last_heartbeat": iso(w["last_heartbeat"])}
             for w in queue.workers()]
+
+
+def circuit_breakers(queue: Queue) -> list[dict[str, Any]]:
+    """Every task's circuit breaker: {task_name, state, failure_count, opened_at}."""
+    return [{**b, "opened_at": iso(b["opened_at"])} for b in queue.circuit_breakers()]
 
 
 def dead_letters(queue: Queue, params: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import connections
@@ -575,6 +575,45 @@ class Dialect:
             cursor.execute(q.SLOT_KEYS, [prefix + "%"])
             for (key,) in cursor.fetchall():
                 cursor.execute(q.SET_SLOT, [counts.get(key, 0), key])
+
+    # -- circuit breakers ------------------------------------------------------------------
+    def ensure_breaker(self, cursor: Any, task_name: str) -> None:
+        """Make sure the task's breaker row exists (closed, no failures, when new)."""
+        cursor.execute(q.ENSURE_BREAKER, [task_name])
+
+    def breaker_failures(self, cursor: Any, task_name: str, count: int, now: datetime,
+                         window: float, threshold: int) -> bool:
+        """Count `count` failed attempts against a closed breaker (a window of `window`
+        seconds starts with the first failure after the last one ran out) and open it when
+        the window holds `threshold`; True when this call opened it."""
+        self.ensure_breaker(cursor, task_name)
+        stamp, cutoff = self.dt(now), self.dt(now - timedelta(seconds=window))
+        cursor.execute(q.COUNT_BREAKER_FAILURES, [cutoff, count, count, cutoff, stamp,
+                                                  task_name])
+        cursor.execute(q.OPEN_BREAKER, [stamp, task_name, threshold])
+        return bool(cursor.rowcount == 1)
+
+    def breaker_probe_failed(self, cursor: Any, task_name: str, job_id: uuid.UUID,
+                             now: datetime) -> bool:
+        """The half-open breaker whose probe this job is opens again; True if it was."""
+        cursor.execute(q.REOPEN_BREAKER, [self.dt(now), task_name, self.uid(job_id)])
+        return bool(cursor.rowcount == 1)
+
+    def breaker_probe_succeeded(self, cursor: Any, task_name: str, job_id: uuid.UUID) -> bool:
+        """The half-open breaker whose probe this job is closes; True if it was."""
+        cursor.execute(q.CLOSE_BREAKER, [task_name, self.uid(job_id)])
+        return bool(cursor.rowcount == 1)
+
+    def take_probe(self, task_name: str, job_id: uuid.UUID, now: datetime,
+                   cooldown: float) -> bool:
+        """Make this job the probe of the task's breaker (open past its cooldown, or
+        half-open with this job, or a probe silent for a cooldown, as its probe); one
+        autocommit statement, so of several workers exactly one wins."""
+        stamp, cutoff = self.dt(now), self.dt(now - timedelta(seconds=cooldown))
+        job = self.uid(job_id)
+        with self.cursor() as cursor:
+            cursor.execute(q.TAKE_PROBE, [job, stamp, task_name, cutoff, job, cutoff])
+            return bool(cursor.rowcount == 1)
 
     # -- waiting ---------------------------------------------------------------------------
     def watcher(self, interval: float, wake: Callable[[], None] | None = None,

@@ -141,6 +141,11 @@ _RELEASE_SLOT = _my("release_slot", (f"UPDATE {THROTTLE} SET count = count - 1 "
 _SLOT_KEYS = _my("slot_keys", f"SELECT `key` FROM {THROTTLE} WHERE `key` LIKE %s")
 _SET_SLOT = _my("set_slot", f"UPDATE {THROTTLE} SET count = %s WHERE `key` = %s")
 
+# no ON CONFLICT: a no-op upsert (never fails, locks the row)
+_ENSURE_BREAKER = _my("ensure_breaker", (
+    f"INSERT INTO {q.BREAKER} (task_name, state, failure_count) VALUES (%s, {q.CLOSED}, 0) "
+    f"ON DUPLICATE KEY UPDATE task_name = task_name"))
+
 # An idle worker's look for work: one indexed read, no lock, no transaction.
 
 _VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)")
@@ -406,6 +411,10 @@ class MySQLDialect(Dialect):
         if keys:
             with self.cursor() as cursor:
                 cursor.executemany(_RELEASE_SLOT, [(key,) for key in keys])
+
+    # -- circuit breakers ------------------------------------------------------------------
+    def ensure_breaker(self, cursor: Any, task_name: str) -> None:
+        cursor.execute(_ENSURE_BREAKER, [task_name])
 
     def reset_slots(self, prefix: str, counts: dict[str, int]) -> None:
         with self.cursor() as cursor:

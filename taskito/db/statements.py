@@ -24,6 +24,7 @@ LEASE = "taskito_lease"
 THROTTLE = "taskito_throttle"
 PERIODIC = "taskito_periodic_task"
 WORKFLOW = "taskito_workflow"
+BREAKER = "taskito_circuit_breaker"
 
 PENDING = int(JobStatus.PENDING)
 RUNNING = int(JobStatus.RUNNING)
@@ -282,6 +283,39 @@ OVERVIEW_THROUGHPUT = _b("overview_throughput", (
     f"SELECT queue, {{minute}}, COUNT(*), SUM(CASE WHEN succeeded THEN 1 ELSE 0 END) "
     f"FROM {METRIC} WHERE recorded_at >= %s AND recorded_at < %s "
     f"GROUP BY queue, {{minute}}"))
+# -- circuit breakers ------------------------------------------------------------------------
+# States: 0 closed, 1 open, 2 half-open (states.BreakerState). Each move is one conditional
+# UPDATE of the task's row: concurrent workers serialise on the row lock, and only the one
+# whose condition still holds moves it (exactly one probe, one opening).
+CLOSED, OPEN, HALF_OPEN = 0, 1, 2
+ENSURE_BREAKER = _b("ensure_breaker", (
+    f"INSERT INTO {BREAKER} (task_name, state, failure_count) VALUES (%s, {CLOSED}, 0) "
+    f"ON CONFLICT (task_name) DO NOTHING"))
+# A new window starts with the first failure after the last one ran out. MySQL assigns left
+# to right with the new values: failure_count comes first, and neither reads the other.
+COUNT_BREAKER_FAILURES = _b("count_breaker_failures", (
+    f"UPDATE {BREAKER} SET failure_count = CASE WHEN window_start IS NULL "
+    f"OR window_start <= %s THEN %s ELSE failure_count + %s END, window_start = CASE "
+    f"WHEN window_start IS NULL OR window_start <= %s THEN %s ELSE window_start END "
+    f"WHERE task_name = %s AND state = {CLOSED}"))
+OPEN_BREAKER = _b("open_breaker", (
+    f"UPDATE {BREAKER} SET state = {OPEN}, opened_at = %s, probe_job_id = NULL, "
+    f"probe_at = NULL WHERE task_name = %s AND state = {CLOSED} AND failure_count >= %s"))
+# The probe's outcome: only the probe's own attempt moves a half-open breaker.
+REOPEN_BREAKER = _b("reopen_breaker", (
+    f"UPDATE {BREAKER} SET state = {OPEN}, opened_at = %s, probe_job_id = NULL, "
+    f"probe_at = NULL WHERE task_name = %s AND state = {HALF_OPEN} AND probe_job_id = %s"))
+CLOSE_BREAKER = _b("close_breaker", (
+    f"UPDATE {BREAKER} SET state = {CLOSED}, failure_count = 0, window_start = NULL, "
+    f"opened_at = NULL, probe_job_id = NULL, probe_at = NULL "
+    f"WHERE task_name = %s AND state = {HALF_OPEN} AND probe_job_id = %s"))
+# A job becomes the probe of an open breaker whose cooldown has passed; it stays the probe
+# when it is claimed again (a throttle or a drain put it back), and a probe that has not
+# reported back within another cooldown is given up for a new one.
+TAKE_PROBE = _b("take_probe", (
+    f"UPDATE {BREAKER} SET state = {HALF_OPEN}, probe_job_id = %s, probe_at = %s "
+    f"WHERE task_name = %s AND ((state = {OPEN} AND opened_at <= %s) OR "
+    f"(state = {HALF_OPEN} AND (probe_job_id = %s OR probe_at <= %s)))"))
 
 # -- set-up checks -------------------------------------------------------------------------
 PROBE_TABLES = _b("probe_tables", f"SELECT 1 FROM {JOB} WHERE 1 = 0")

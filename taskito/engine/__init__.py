@@ -11,23 +11,30 @@ from __future__ import annotations
 from datetime import datetime
 
 from taskito.engine.attempts import AttemptsMixin, log_received
+from taskito.engine.breakers import BreakersMixin
 from taskito.engine.housekeeping import HousekeepingMixin
 from taskito.engine.jobs import ClaimedJob, Outcome, OutcomeKind
 from taskito.engine.liveness import LivenessMixin
 from taskito.engine.throttles import ThrottlesMixin
+from taskito.registry import registry
 
 __all__ = ["ClaimedJob", "Engine", "Outcome", "OutcomeKind"]
 
 
-class Engine(AttemptsMixin, LivenessMixin, HousekeepingMixin, ThrottlesMixin):
+class Engine(AttemptsMixin, LivenessMixin, HousekeepingMixin, ThrottlesMixin, BreakersMixin):
     """The worker's verbs over one Queue's rows; sibling parts over one EngineBase."""
 
     def screen(self, jobs: list[ClaimedJob], now: datetime | None = None,
                warned: set[str] | None = None) -> list[ClaimedJob]:
         """The claimed jobs that may run now. The others go back to pending, spending no
         retry: jobs of tasks this process does not know (for UNKNOWN_TASK_GRACE, see
-        `hold_unknown`), and jobs whose rate or concurrency limit is used up (until it frees)."""
+        `hold_unknown`), jobs of a task whose circuit breaker is open (see
+        `split_by_breakers`), and jobs whose rate or concurrency limit is used up (until it
+        frees)."""
         jobs = self.hold_unknown(jobs, now, warned)
+        if registry.breakers:  # the one check every other task pays
+            jobs, held = self.split_by_breakers(jobs, now)
+            self.defer(held, log=False)
         if any(self.needs_admission(job) for job in jobs):
             limited = [job for job in jobs if self.needs_admission(job)]
             run, later = self.admit(limited, now)

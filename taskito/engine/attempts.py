@@ -19,6 +19,7 @@ from django.utils import timezone
 from taskito import middleware, signals
 from taskito.conf import taskito_settings
 from taskito.engine.base import EngineBase
+from taskito.engine.breakers import record_outcomes as record_breakers
 from taskito.engine.jobs import ClaimedJob, Outcome, OutcomeKind
 from taskito.engine.throttles import release_slots
 from taskito.engine.workflows import advance as advance_workflows
@@ -101,6 +102,8 @@ class AttemptsMixin(EngineBase):
             if flows:  # only steps of a workflow pay for this (see engine.workflows)
                 advance_workflows(d, cursor, flows, now)
             release_slots(d, [o.job.task_name for o in applied])
+            if registry.breakers:  # only tasks with a circuit breaker pay for this
+                record_breakers(d, cursor, applied, now)
             d.insert_metrics(cursor, [(d.uid(o.job.id), o.job.task_name, o.job.queue,
                                        o.kind == "complete", o.wall_ms, at) for o in applied])
         self._finished_signals(applied, dead_ids)

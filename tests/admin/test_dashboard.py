@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from taskito.admin.dashboard import age
-from taskito.models import Job, TaskMetric, WorkerHeartbeat
+from taskito.models import CircuitBreaker, Job, TaskMetric, WorkerHeartbeat
 from tests.admin.conftest import messages_of
 from tests.testapp import tasks
 
@@ -241,3 +241,15 @@ def test_oldest_pending_ignores_jobs_not_due_and_other_states(queue, completed_j
     oldest = queue.oldest_pending()
     assert set(oldest) == {"default"}
     assert oldest["default"] == Job.objects.get(id=due.id).scheduled_at
+
+
+def test_dashboard_lists_circuit_breakers_open_first(superuser_client):
+    CircuitBreaker.objects.create(task_name=tasks.guarded.name, state=1, failure_count=3,
+                                  opened_at=timezone.now())
+    response = superuser_client.get(DASHBOARD)
+    (shown,) = [b for b in response.context["breakers"]
+                if b["task_name"] == tasks.guarded.name]
+    assert (shown["state"], shown["failure_count"]) == ("open", 3)
+    assert response.context["breakers"][0] is shown
+    html = response.content.decode()
+    assert f'data-task="{tasks.guarded.name}" data-state="open"' in html

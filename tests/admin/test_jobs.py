@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from taskito.admin import common
 from taskito.admin.jobs import JobAdmin
-from taskito.models import Job, ReplayHistory, TaskLog
+from taskito.models import DeadLetter, Job, ReplayHistory, TaskLog
 from tests.admin.conftest import (
     action_names,
     change_url,
@@ -240,10 +240,67 @@ def test_action_over_a_huge_selection_stops_at_the_limit(superuser_client, monke
     assert Job.objects.filter(status=0).count() == 1
 
 
+# -- requeue and revoke ------------------------------------------------------------------------
+
+def test_requeue_puts_dead_and_cancelled_jobs_back_and_skips_others(
+        superuser_client, dead_job, pending_job, completed_job, queue):
+    done, dead = completed_job(), dead_job()
+    cancelled = pending_job()
+    queue.cancel_job(cancelled.id)
+    waiting = pending_job()
+    response = run_action(superuser_client, "job", "requeue_jobs",
+                          [dead.id, cancelled.id, done.id, waiting.id])
+    assert messages_of(response) == [
+        "2 jobs requeued, 2 skipped (2 not failed, dead or cancelled)."]
+    assert [status_of(j) for j in (dead, cancelled, done, waiting)] == [
+        "pending", "pending", "complete", "pending"]
+    assert Job.objects.get(id=dead.id).retry_count == 0
+    assert not DeadLetter.objects.exists()
+
+
+def test_requeue_reports_a_job_the_queue_refuses(superuser_client, dead_job):
+    dead = dead_job(unique_key="only-one")
+    tasks.noop.apply_async(unique_key="only-one")  # an active job now holds the key
+    response = run_action(superuser_client, "job", "requeue_jobs", [dead.id])
+    assert messages_of(response) == [
+        "0 jobs requeued, 1 skipped (1 a workflow step, waiting on a dependency, or its "
+        "unique key taken)."]
+    assert status_of(dead) == "dead"
+
+
+def test_revoke_cancels_every_pending_job_of_the_selected_jobs_tasks(
+        superuser_client, pending_job, completed_job):
+    done = completed_job()  # tasks.add
+    waiting = [pending_job(), pending_job(), tasks.add.delay(1, 1)]
+    other = tasks.echo.delay()
+    response = run_action(superuser_client, "job", "revoke_tasks", [waiting[0].id, done.id])
+    assert messages_of(response) == ["2 tasks revoked (3 pending jobs cancelled)."]
+    assert [status_of(j) for j in waiting] == ["cancelled"] * 3
+    assert (status_of(done), status_of(other)) == ("complete", "pending")
+
+
+def test_revoke_with_nothing_pending_says_so(superuser_client, completed_job):
+    done = completed_job()
+    response = run_action(superuser_client, "job", "revoke_tasks", [done.id])
+    assert messages_of(response) == ["1 task revoked (0 pending jobs cancelled)."]
+
+
+def test_requeue_and_revoke_need_the_change_permission(make_staff, dead_job, pending_job):
+    replayer = make_staff("replayer2", "view_job", "add_job")
+    dead, waiting = dead_job(), pending_job()
+    assert "requeue_jobs" not in action_names(replayer.get(JOBS))
+    run_action(replayer, "job", "requeue_jobs", [dead.id])
+    run_action(replayer, "job", "revoke_tasks", [waiting.id])
+    replayer.post(change_url("job", dead.id), {"CHANGE_FORM-action": "requeue_jobs",
+                                               "_selected_action": str(dead.id)})
+    assert (status_of(dead), status_of(waiting)) == ("dead", "pending")
+
+
 # -- permissions -------------------------------------------------------------------------------
 
-def test_superuser_sees_cancel_and_replay(superuser_client):
-    assert action_names(superuser_client.get(JOBS)) == ["cancel_jobs", "replay_jobs"]
+def test_superuser_sees_every_job_action(superuser_client):
+    assert action_names(superuser_client.get(JOBS)) == ["cancel_jobs", "replay_jobs",
+                                                        "requeue_jobs", "revoke_tasks"]
 
 
 def test_view_only_user_sees_no_action_and_a_forged_post_changes_nothing(
@@ -267,7 +324,7 @@ def test_view_only_user_sees_no_action_and_a_forged_post_changes_nothing(
 
 def test_each_action_needs_its_own_permission(make_staff, pending_job, completed_job):
     canceller = make_staff("canceller", "view_job", "change_job")
-    assert action_names(canceller.get(JOBS)) == ["cancel_jobs"]
+    assert action_names(canceller.get(JOBS)) == ["cancel_jobs", "requeue_jobs", "revoke_tasks"]
     done = completed_job()
     run_action(canceller, "job", "replay_jobs", [done.id])
     assert not ReplayHistory.objects.exists()

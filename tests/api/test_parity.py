@@ -59,6 +59,7 @@ READS: dict[str, list[str]] = {
                      "/dead-letters?limit=0", "/dead-letters?offset=-1"],
     "health": ["/health"],
     "workers": ["/workers"],
+    "circuit_breakers": ["/circuit-breakers"],
     "readiness": ["/readiness"],
     "workflow": ["/workflows/{flow}", "/workflows/{missing}", "/workflows/not-a-uuid"],
 }
@@ -145,6 +146,19 @@ def test_workers_answer_alike(api, fastapi_client, make_jobs, engine):
     assert {k: worker[k] for k in ("id", "host", "pid", "queues", "concurrency", "busy")} == {
         "id": "api-tests", "host": "box", "pid": 7, "queues": ["claimed"], "concurrency": 3,
         "busy": 1}
+
+
+def test_circuit_breakers_answer_alike(api, fastapi_client):
+    from django.utils import timezone
+
+    from taskito.models import CircuitBreaker
+
+    CircuitBreaker.objects.create(task_name=tasks.guarded.name, state=1, failure_count=3,
+                                  opened_at=timezone.now())
+    _, body = answers_alike(api, fastapi_client, "get", "/circuit-breakers")
+    (shown,) = [b for b in body if b["task_name"] == tasks.guarded.name]
+    assert (shown["state"], shown["failure_count"]) == ("open", 3)
+    assert shown["opened_at"].endswith(("Z", "+00:00"))
 
 
 def test_progress_streams_answer_alike(api, fastapi_client, make_jobs):

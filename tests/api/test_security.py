@@ -60,7 +60,7 @@ def every_url() -> list[tuple[str, str, str]]:
 
 def test_the_walk_covers_every_route():
     assert {name for name, _, _ in named_urls()} == set(ROUTES)
-    assert len(every_url()) == 38  # 18 REST routes (the streams included), the SSE include,
+    assert len(every_url()) == 40  # 19 REST routes (the streams included), the SSE include,
     # each with and without a trailing slash
 
 

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from taskito.backends import TaskitoBackend, TaskitoTask
 from taskito.models import Job
+from taskito.registry import BreakerSpec
 from taskito.states import JobStatus
 from tests.backends.framework import (
     InvalidTask,
@@ -204,6 +205,16 @@ def test_invalid_taskito_option_on_the_task_is_refused():
         TaskitoTask(func=t.calculate_meaning_of_life.func, max_retries=-1, **TASK_FIELDS)
     with pytest.raises(InvalidTask, match="rate_limit"):
         TaskitoTask(func=t.calculate_meaning_of_life.func, rate_limit="often", **TASK_FIELDS)
+    with pytest.raises(InvalidTask, match="circuit_breaker threshold must be an int >= 1"):
+        TaskitoTask(func=t.calculate_meaning_of_life.func, circuit_breaker={"threshold": 0},
+                    **TASK_FIELDS)
+
+
+def test_circuit_breaker_on_a_django_task_reaches_its_spec():
+    task = TaskitoTask(func=t.calculate_meaning_of_life.func, circuit_breaker={"cooldown": 9},
+                       **TASK_FIELDS)
+    assert task.circuit_breaker == BreakerSpec(threshold=5, window=60.0, cooldown=9.0)
+    assert hash(task)  # still hashable, as Django's tasks are
 
 
 def not_a_task() -> None:

@@ -164,6 +164,7 @@ CASES: dict[str, Case] = {
         worker_id="twin-test", hostname="h", pid=1, queues="*", concurrency=2,
         started_at=timezone.now()), w.running(),
         ((), {"minutes": 5, "now": timezone.now()}))[4]),
+    "circuit_breakers": Case(lambda w: ((), {})),  # tasks.guarded has one
     "cancel_running_job": Case(job_id_of(World.running), shape=lambda w, ok: ok),
     "retry_dead": Case(lambda w: ((w.dead_id(),), {}), shape=new_job),
     "delete_dead": Case(lambda w: ((w.dead_id(),), {}),

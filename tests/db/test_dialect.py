@@ -4,16 +4,19 @@ statements are then called on the dialect directly."""
 
 from __future__ import annotations
 
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
-from django.db import transaction
+from django.db import connections, transaction
 from django.utils import timezone
 
 from taskito.db import get_dialect
 from taskito.db.statements import DEAD_LETTER, JOB_ERROR
 from taskito.models import (
+    CircuitBreaker,
     DeadLetter,
     Job,
     JobDependency,
@@ -351,3 +354,67 @@ def test_slots_are_taken_given_back_and_reset(d):
     d.reset_slots("conc:task:", {"conc:task:u": 1})
     assert dict(Throttle.objects.values_list("key", "count")) == {"conc:task:t": 0,
                                                                   "conc:task:u": 1}
+
+
+# -- circuit breakers --------------------------------------------------------------------------
+def _breaker(name: str = "t") -> CircuitBreaker:
+    return CircuitBreaker.objects.get(task_name=name)
+
+
+def test_breaker_failures_count_in_a_window_and_open_at_the_threshold(d):
+    t0 = timezone.now()
+    with transaction.atomic(), d.cursor() as cursor:
+        assert not d.breaker_failures(cursor, "t", 2, t0, 60, 3)
+        assert (_breaker().failure_count, _breaker().window_start) == (2, t0)
+        # the window ran out: a new one starts with this failure
+        assert not d.breaker_failures(cursor, "t", 1, t0 + timedelta(seconds=61), 60, 3)
+        assert _breaker().failure_count == 1
+        assert not d.breaker_failures(cursor, "t", 1, t0 + timedelta(seconds=62), 60, 3)
+        assert d.breaker_failures(cursor, "t", 1, t0 + timedelta(seconds=63), 60, 3)
+        assert not d.breaker_failures(cursor, "t", 1, t0 + timedelta(seconds=64), 60, 3)
+    row = _breaker()
+    assert (row.state, row.failure_count, row.opened_at) == (1, 3, t0 + timedelta(seconds=63))
+
+
+def test_probe_is_taken_after_the_cooldown_and_only_its_outcome_moves_the_breaker(d):
+    t0 = timezone.now()
+    probe, other = uuid.uuid4(), uuid.uuid4()
+    CircuitBreaker.objects.create(task_name="t", state=1, failure_count=3, opened_at=t0)
+    assert not d.take_probe("t", probe, t0 + timedelta(seconds=9), 10)  # cooling down
+    assert d.take_probe("t", probe, t0 + timedelta(seconds=10), 10)
+    assert not d.take_probe("t", other, t0 + timedelta(seconds=11), 10)  # the probe runs
+    assert d.take_probe("t", probe, t0 + timedelta(seconds=12), 10)  # itself, claimed again
+    with transaction.atomic(), d.cursor() as cursor:
+        assert not d.breaker_probe_failed(cursor, "t", other, t0)
+        assert not d.breaker_probe_succeeded(cursor, "t", other)
+        assert d.breaker_probe_failed(cursor, "t", probe, t0 + timedelta(seconds=13))
+    assert (_breaker().state, _breaker().opened_at) == (1, t0 + timedelta(seconds=13))
+    assert d.take_probe("t", other, t0 + timedelta(seconds=23), 10)
+    # a probe silent for a whole cooldown is replaced
+    assert d.take_probe("t", probe, t0 + timedelta(seconds=33), 10)
+    with transaction.atomic(), d.cursor() as cursor:
+        assert not d.breaker_probe_succeeded(cursor, "t", other)
+        assert d.breaker_probe_succeeded(cursor, "t", probe)
+    row = _breaker()
+    assert (row.state, row.failure_count, row.opened_at, row.probe_job_id) == (0, 0, None, None)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_of_workers_racing_for_the_probe_exactly_one_wins(d):
+    """Eight threads, each on its own connection, ask at the same moment."""
+    t0 = timezone.now()
+    CircuitBreaker.objects.create(task_name="race", state=1, failure_count=3,
+                                  opened_at=t0 - timedelta(seconds=60))
+    start = threading.Barrier(8)
+
+    def ask(_: int) -> bool:
+        try:
+            start.wait(timeout=10)
+            return get_dialect("default").take_probe("race", uuid.uuid4(), t0, 10)
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(8) as pool:
+        won = list(pool.map(ask, range(8)))
+    assert won.count(True) == 1
+    assert _breaker("race").state == 2

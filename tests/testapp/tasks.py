@@ -376,3 +376,12 @@ def fails_unless(path: str, value: int) -> int:
     if not os.path.exists(path):
         raise Fatal(f"{path} is missing")
     return value
+
+
+@queue.task(max_retries=3, retry_delays=[0],
+            circuit_breaker={"threshold": 3, "window": 60, "cooldown": 2})
+def guarded(switch: str) -> str:
+    """Calls a "dependency" that is down while the file `switch` says "fail"."""
+    if Path(switch).read_text().strip() == "fail":
+        raise RuntimeError("upstream down")
+    return "ok"

@@ -6,7 +6,7 @@ import pytest
 
 from taskito import queue
 from taskito.exceptions import ConfigurationError, TaskNotRegistered
-from taskito.registry import Registry, build_spec, parse_rate_limit
+from taskito.registry import BreakerSpec, Registry, build_spec, parse_rate_limit
 
 
 def sample(x: int) -> int:
@@ -252,3 +252,35 @@ def test_periodic_specs_are_kept_by_name():
     reg.add_periodic(every)
     reg.add_periodic(every)
     assert reg.periodic() == [every]
+
+
+def test_circuit_breaker_option_is_parsed_with_defaults():
+    spec = build_spec(sample, circuit_breaker={"threshold": 2, "cooldown": 10})
+    assert spec.circuit_breaker == BreakerSpec(threshold=2, window=60.0, cooldown=10.0)
+    assert build_spec(sample).circuit_breaker is None
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("5/60/300", "must be a dict"),
+    ({"threshhold": 5}, "unknown circuit_breaker key.*threshhold.*valid keys: threshold"),
+    ({"threshold": 0}, "threshold must be an int >= 1"),
+    ({"threshold": 2.5}, "threshold must be an int >= 1"),
+    ({"threshold": True}, "threshold must be an int >= 1"),
+    ({"window": 0}, "window must be a number of seconds > 0"),
+    ({"cooldown": -1}, "cooldown must be a number of seconds > 0"),
+    ({"cooldown": "5m"}, "cooldown must be a number of seconds > 0"),
+    ({"window": float("nan")}, "window must be"),
+    ({"window": float("inf")}, "window must be"),
+])
+def test_circuit_breaker_option_refuses_bad_values_at_decoration(value, message):
+    with pytest.raises(ConfigurationError, match=message):
+        queue.task(circuit_breaker=value)(sample)
+
+
+def test_registry_knows_which_tasks_have_a_breaker():
+    reg = Registry()
+    reg.register(build_spec(sample, name="plain"))
+    reg.register(build_spec(sample, name="guarded", circuit_breaker={}))
+    assert reg.breakers == {"guarded"}
+    reg.unregister("guarded")
+    assert reg.breakers == frozenset()

@@ -32,6 +32,7 @@ from taskito.contrib.fastapi import openapi
 from taskito.contrib.fastapi.auth import ROUTE_PREFIX, DjangoSessionAuth, django_session_auth
 from taskito.contrib.fastapi.models import (
     CancelResponse,
+    CircuitBreakerResponse,
     DeadLetterResponse,
     ErrorResponse,
     HealthResponse,
@@ -326,6 +327,12 @@ class TaskitoRouter(APIRouter):
         def workers() -> JSONResponse:
             return _run(endpoints.workers, self.queue)
         return workers, list[WorkerResponse], openapi.responses("workers")
+
+    def _make_circuit_breakers(self) -> Made:
+        def circuit_breakers() -> JSONResponse:
+            return _run(endpoints.circuit_breakers, self.queue)
+        return circuit_breakers, list[CircuitBreakerResponse], openapi.responses(
+            "circuit_breakers")
 
     def _make_dead_letters(self) -> Made:
         def dead_letters(request: Request) -> JSONResponse:

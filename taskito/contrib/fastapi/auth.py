@@ -75,13 +75,18 @@ class DjangoSessionAuth:
     """FastAPI dependency: the Django session's user, who must be active staff with the
     permission the route needs (the admin's; staff alone for routes that are not
     taskito's), and CSRF-checked for unsafe methods. Refusals are 403 with a `detail`, as
-    DRF answers them (anonymous users included). Returns the user."""
+    DRF answers them (anonymous users included). Returns the user (None on a route that
+    TASKITO["HEALTH_PUBLIC"] opens to anyone)."""
 
     async def __call__(self, request: Request) -> Any:
         route = route_name(request)
+        if access.is_public(route):  # TASKITO["HEALTH_PUBLIC"]: no session, no query
+            request.state.user = None
+            return None
         presented = (access.bearer_token(request.headers.get("authorization"))
                      if route == METRICS_ROUTE else None)
         if presented is not None and access.metrics_token_matches(presented):
+            request.state.user = None
             return None  # a scraper with TASKITO["METRICS_TOKEN"]: no user
         user, why = await run_in_threadpool(self.check, request.scope, route)
         if why is not None and presented is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -95,6 +95,13 @@ class WorkerResponse(BaseModel):
     busy: int
     started_at: datetime
     last_heartbeat: datetime
+
+
+class CircuitBreakerResponse(BaseModel):
+    task_name: str
+    state: Literal["closed", "open", "half_open"]
+    failure_count: int
+    opened_at: datetime | None
 
 
 class DeadLetterResponse(BaseModel):

@@ -82,6 +82,13 @@ class WorkerSerializer(serializers.Serializer):
     last_heartbeat = serializers.DateTimeField()
 
 
+class CircuitBreakerSerializer(serializers.Serializer):
+    task_name = serializers.CharField()
+    state = serializers.ChoiceField(choices=["closed", "open", "half_open"])
+    failure_count = serializers.IntegerField()
+    opened_at = serializers.DateTimeField(allow_null=True)
+
+
 class DeadLetterSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     original_job_id = serializers.UUIDField()

@@ -23,6 +23,7 @@ routes = [
     path("jobs/<str:job_id>/requeue", views.JobRequeueView.as_view(), name="job_requeue"),
     path("tasks/<str:task_name>/revoke", views.TaskRevokeView.as_view(), name="task_revoke"),
     path("workers", views.WorkerListView.as_view(), name="workers"),
+    path("circuit-breakers", views.CircuitBreakerListView.as_view(), name="circuit_breakers"),
     path("dead-letters", views.DeadLetterListView.as_view(), name="dead_letters"),
     path("dead-letters/<str:dead_id>/retry", views.DeadLetterRetryView.as_view(),
          name="dead_letter_retry"),

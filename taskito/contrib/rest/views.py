@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 
 from taskito import queue as default_queue
 from taskito.conf import taskito_settings
-from taskito.contrib import endpoints
+from taskito.contrib import access, endpoints
 from taskito.contrib.endpoints import KEEP_ALIVE, ApiError
 from taskito.contrib.rest import serializers as s
 from taskito.contrib.rest.permissions import permission_classes
@@ -147,6 +147,14 @@ class WorkerListView(TaskitoAPIView):
         return Response(endpoints.workers(self.queue))
 
 
+class CircuitBreakerListView(TaskitoAPIView):
+    route = "circuit_breakers"
+
+    @documented(s.CircuitBreakerSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        return Response(endpoints.circuit_breakers(self.queue))
+
+
 class DeadLetterListView(TaskitoAPIView):
     route = "dead_letters"
 
@@ -164,7 +172,17 @@ class DeadLetterRetryView(TaskitoAPIView):
 
 
 class HealthView(TaskitoAPIView):
+    """Liveness; open to anyone (no authentication, no permission class, no query) when
+    TASKITO["HEALTH_PUBLIC"] is set."""
+
     route = "health"
+
+    def perform_authentication(self, request: Request) -> None:
+        if not access.is_public(self.route):
+            super().perform_authentication(request)
+
+    def get_permissions(self) -> list[BasePermission]:
+        return [] if access.is_public(self.route) else super().get_permissions()
 
     @documented(s.HealthSerializer)
     def get(self, request: Request) -> Response:

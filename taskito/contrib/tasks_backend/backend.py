@@ -63,7 +63,7 @@ from taskito.contrib.tasks_backend.utils import (
 )
 from taskito.exceptions import ConfigurationError
 from taskito.ids import as_uuid
-from taskito.registry import TaskSpec, build_spec, registry
+from taskito.registry import BreakerSpec, TaskSpec, build_spec, parse_breaker, registry
 from taskito.serialization import loads
 from taskito.states import TERMINAL, JobStatus
 
@@ -115,12 +115,19 @@ class TaskitoTask(Task):
     result_ttl: float | None = None
     #: taskito.TaskMiddleware classes, instances or dotted paths (see the README)
     middleware: tuple[Any, ...] = ()
+    #: {"threshold", "window", "cooldown"}, kept as a (hashable) BreakerSpec
+    circuit_breaker: BreakerSpec | dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         for name in ("retry_delays", "retry_on", "dont_retry_on", "middleware"):  # hashable
             value = getattr(self, name)
             if isinstance(value, list | set | frozenset):
                 object.__setattr__(self, name, tuple(value))
+        try:
+            breaker = parse_breaker(self.circuit_breaker)
+        except ConfigurationError as exc:
+            raise InvalidTask(f"task option {exc}") from exc
+        object.__setattr__(self, "circuit_breaker", breaker)
         Task.__post_init__(self)  # zero-argument super() does not work in slotted dataclasses
 
 
