@@ -468,3 +468,28 @@ async def async_soft_timeout(seconds: float) -> str:
     await asyncio.sleep(seconds)
     current_job.check_timeout()
     return "in time"
+
+
+@queue.task(max_retries=0)
+async def async_rendezvous(directory: str, expected: int, timeout: float = 60.0) -> int:
+    """Across processes: mark this job as running (a file), then wait until `expected` jobs
+    are running at once; raises if that never happens within `timeout`."""
+    import asyncio
+
+    Path(directory, str(current_job.id)).touch()
+    deadline = time.monotonic() + timeout
+    while len(os.listdir(directory)) < expected:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"only {len(os.listdir(directory))} of {expected} ran at once")
+        await asyncio.sleep(0.02)
+    return expected
+
+
+@queue.task(max_retries=0)
+async def async_waits_for_file(started_dir: str, release_path: str) -> str:
+    import asyncio
+
+    Path(started_dir, str(current_job.id)).touch()
+    while not Path(release_path).exists():
+        await asyncio.sleep(0.02)
+    return "released"
