@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from taskito.context import _current
 from taskito.engine import ClaimedJob, Outcome, OutcomeKind
+from taskito.runtime.executor import CANCEL_POLL
 
 if TYPE_CHECKING:
     from taskito.engine import Engine
@@ -35,8 +36,6 @@ logger = logging.getLogger("taskito.worker")
 BLOCKED_AFTER = 0.5
 #: seconds between the ticks that prove the loop is responsive
 TICK = 0.1
-#: seconds between polls for cancel requests of running async jobs
-CANCEL_POLL = 0.25
 
 
 class AsyncRunner:

@@ -25,6 +25,9 @@ from taskito.serialization import _dumps, loads
 if TYPE_CHECKING:
     from taskito.queue import Queue
 
+#: seconds between polls for a cancel request of a running async task
+CANCEL_POLL = 0.25
+
 class Executor:
     """Turns a ClaimedJob into an Outcome; never raises."""
 
@@ -156,10 +159,40 @@ class Executor:
         return self._failed(spec, job, exc, started, None)
 
     def _call(self, spec: TaskSpec, job: ClaimedJob) -> Any:
-        args, kwargs = loads(job.args), loads(job.kwargs)
         if spec.is_async:
-            return async_to_sync(spec.func)(*args, **kwargs)
+            ctx = _current.get()
+            assert ctx is not None
+            return async_to_sync(self._on_own_loop)(spec, job, ctx)
+        args, kwargs = loads(job.args), loads(job.kwargs)
         return spec.func(*args, **kwargs)
+
+    async def _on_own_loop(self, spec: TaskSpec, job: ClaimedJob, ctx: JobContext) -> Any:
+        """An async task run from a thread (`run_once`, `--pool process` children): on a
+        loop of its own. Its progress/log writes and a cancel poll go through
+        `sync_to_async`, which runs them in the calling thread on its connection."""
+        loop = asyncio.get_running_loop()
+        writes: list[asyncio.Task[Any]] = []
+        ctx.writer = lambda job_id, fn: writes.append(loop.create_task(sync_to_async(fn)()))
+        task = asyncio.current_task()
+        assert task is not None
+        poller = loop.create_task(self._poll_cancel(ctx, task))
+        try:
+            value, exc = await self._acall_caught(spec, job, ctx)
+        finally:
+            poller.cancel()
+            if writes:
+                await asyncio.gather(*writes, return_exceptions=True)
+        if exc is not None:
+            raise exc
+        return value
+
+    async def _poll_cancel(self, ctx: JobContext, task: asyncio.Task[Any]) -> None:
+        while True:
+            await asyncio.sleep(CANCEL_POLL)
+            if await sync_to_async(self.engine.is_cancel_requested)(ctx.id):
+                ctx.cancel_requested = True
+                task.cancel()
+                return
 
     def _failed(self, spec: TaskSpec, job: ClaimedJob, exc: BaseException,
                 started: float, now: datetime | None) -> Outcome:

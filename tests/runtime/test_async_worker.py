@@ -190,3 +190,51 @@ def test_drain_timeout_puts_running_coroutines_back(queue, running, gate):
     worker.stop()
     wait_until(lambda: queue.stats()["pending"] == 5)
     assert all(job.refresh().status == "pending" for job in jobs)
+
+
+def test_middleware_runs_around_async_tasks(queue, running):
+    from tests.testapp import middleware as mw
+
+    mw.EVENTS.clear()
+    job = tasks.async_with_middleware.delay(7)
+    running(concurrency=1)
+    result = job.result(timeout=20)
+    assert result == {"value": 7, "tenant": f"tenant-of-{job.id}", "job": str(job.id)}
+    hooks = [(label, hook) for label, hook, _ in mw.EVENTS if hook in ("before", "after")]
+    assert hooks == [("async", "before"), ("async", "after")]
+    assert [d for _, hook, d in mw.EVENTS if hook == "after"] == [(result, None)]
+    mw.EVENTS.clear()
+
+
+def test_max_concurrent_holds_for_async_tasks(queue, running):
+    tasks.LIMITED = gate = tasks.AsyncGate()
+    jobs = tasks.async_limited.map([()] * 8)
+    running(concurrency=1)
+    for job in jobs:
+        job.result(timeout=30)
+    assert gate.peak == 2
+
+
+def test_check_cancelled_in_a_coroutine_sees_the_request(queue, running, tmp_path):
+    started = tmp_path / "started"
+    job = tasks.async_checks_cancel.delay(str(started))
+    running(concurrency=1)
+    wait_until(started.exists)
+    queue.cancel_running_job(job.id)
+    wait_until(lambda: job.refresh().status == "cancelled", timeout=10)
+
+
+def test_run_once_runs_an_async_task_with_progress_and_logs(queue):
+    job = tasks.async_reports.delay(3)
+    assert Worker(queue).run_once() == 1
+    assert job.result(timeout=1) == "done"
+    assert job.refresh().progress == 100
+    assert len(job.logs) == 3
+
+
+def test_run_once_cancels_an_async_task_on_request(queue, tmp_path, on_start):
+    started = tmp_path / "started"
+    job = tasks.async_checks_cancel.delay(str(started))
+    on_start(lambda **kw: queue.cancel_running_job(kw["job_id"]))
+    assert Worker(queue).run_once() == 1
+    assert job.refresh().status == "cancelled"

@@ -493,3 +493,36 @@ async def async_waits_for_file(started_dir: str, release_path: str) -> str:
     while not Path(release_path).exists():
         await asyncio.sleep(0.02)
     return "released"
+
+
+@queue.task(max_retries=0, middleware=[Recorder("async"), "tests.testapp.middleware.SetsTenant"])
+async def async_with_middleware(value: int) -> dict[str, Any]:
+    from tests.testapp.middleware import TENANT
+
+    return {"value": value, "tenant": TENANT.get(None), "job": str(current_job.id)}
+
+
+LIMITED = AsyncGate()
+
+
+@queue.task(max_retries=0, max_concurrent=2)
+async def async_limited() -> None:
+    import asyncio
+
+    with LIMITED.lock:
+        LIMITED.running += 1
+        LIMITED.peak = max(LIMITED.peak, LIMITED.running)
+    await asyncio.sleep(0.1)
+    with LIMITED.lock:
+        LIMITED.running -= 1
+
+
+@queue.task(max_retries=0)
+async def async_checks_cancel(started_path: str) -> str:
+    import asyncio
+
+    Path(started_path).write_text("started")
+    for _ in range(300):
+        current_job.check_cancelled()
+        await asyncio.sleep(0.02)
+    return "not cancelled"
