@@ -238,3 +238,21 @@ def test_run_once_cancels_an_async_task_on_request(queue, tmp_path, on_start):
     on_start(lambda **kw: queue.cancel_running_job(kw["job_id"]))
     assert Worker(queue).run_once() == 1
     assert job.refresh().status == "cancelled"
+
+
+def test_async_tasks_run_while_every_thread_is_busy(queue, running):
+    names = ["busy-1", "busy-2"]
+    for name in names:
+        tasks.STARTED[name], tasks.GATES[name] = threading.Event(), threading.Event()
+    try:
+        blocking = [tasks.wait_for_gate.delay(name) for name in names]
+        running(concurrency=2)
+        assert all(tasks.STARTED[name].wait(10) for name in names)
+        # both threads are taken: async jobs still run, on the loop
+        coroutines = tasks.async_sleep.map([(0.01,)] * 50)
+        assert [job.result(timeout=20) for job in coroutines] == [0.01] * 50
+        assert {job.refresh().status for job in blocking} == {"running"}
+    finally:
+        for name in names:
+            tasks.GATES[name].set()
+    assert [job.result(timeout=20) for job in blocking] == ["busy-1", "busy-2"]
