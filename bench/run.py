@@ -16,6 +16,11 @@ PostgreSQL or MariaDB/MySQL server), runs `migrate`, then measures:
   chord            a chord of --chord-jobs noop members and a body, against map() of the
                    same number of noop jobs, each drained by one `--burst` worker: first
                    claim to last completion -> jobs/s, and chord / map (target >= 0.5)
+  async            (--only async) 1,000 `async def` jobs each awaiting asyncio.sleep(0.1),
+                   one `--burst` worker with default settings: seconds from the first claim
+                   to the last completion (target <= 2.5 s); and --batch-jobs async noop
+                   jobs against as many sync noop jobs, same worker: async / sync jobs/s
+                   (target >= 0.7)
   latency          with one worker process running: `noop.delay().result(timeout=10)`,
                    K samples -> p50 / p99 in ms
 
@@ -38,8 +43,9 @@ Options:
                        (informational, no target; default 0)
   --idle-gap S         idle time before each of those samples (default 1.5)
   --chord-jobs N       members of the chord benchmark's chord (default 1000)
-  --only NAMES         comma-separated subset of: batch,single,processing,latency,chord
-                       (chord runs only when named)
+  --only NAMES         comma-separated subset of: batch,single,processing,latency,chord,async
+                       (chord and async run only when named)
+  --async-jobs N       jobs of the async sleep benchmark (default 1000)
   --json PATH          also write the results as JSON to PATH
   --keep               keep the temp directory (SQLite file, worker logs) and print its path
   --strict             exit 1 when any figure is SHORT of its target
@@ -350,6 +356,29 @@ def bench_chord(env: Env, n: int, repeat: int) -> list[Figure]:
     ]
 
 
+def bench_async(env: Env, sleepers: int, n: int, repeat: int) -> list[Figure]:
+    from bench.benchapp.tasks import async_noop, async_sleep, noop
+
+    spans = [sleepers / _drain_span(env, lambda: async_sleep.map([(0.1,)] * sleepers)
+                                    and None, sleepers) for _ in range(repeat)]
+    sync_rates: list[float] = []
+    async_rates: list[float] = []
+    for _ in range(repeat):  # interleaved, so that both see the same machine
+        sync_rates.append(_drain_span(env, lambda: noop.map([()] * n) and None, n))
+        async_rates.append(_drain_span(env, lambda: async_noop.map([()] * n) and None, n))
+    ratio = statistics.median(async_rates) / statistics.median(sync_rates)
+    return [
+        Figure(f"async sleep ({sleepers:,} x asyncio.sleep(0.1), first claim to last "
+               "completion)", "s", statistics.median(spans), 2.5, higher_is_better=False,
+               runs=spans, note="one worker, default settings (ASYNC_CONCURRENCY 100)"),
+        Figure(f"sync noop processing ({n:,} jobs, first claim to last completion)",
+               "jobs/s", statistics.median(sync_rates), None, runs=sync_rates),
+        Figure(f"async noop processing ({n:,} jobs, same)", "jobs/s",
+               statistics.median(async_rates), None, runs=async_rates),
+        Figure("async / sync noop processing", "x", ratio, 0.7),
+    ]
+
+
 def _round_trip() -> float:
     from bench.benchapp.tasks import noop
 
@@ -405,7 +434,8 @@ def _rank(ordered: list[float], q: float) -> float:
 
 # -- output ------------------------------------------------------------------------------
 def _fmt(value: float, unit: str) -> str:
-    return f"{value:,.2f} {unit}" if unit in ("ms", "x") else f"{value:,.0f} {unit}"
+    return (f"{value:,.2f} {unit}" if unit in ("ms", "x", "s")
+            else f"{value:,.0f} {unit}")
 
 
 def print_table(figures: list[Figure], header: str) -> None:
@@ -414,7 +444,8 @@ def print_table(figures: list[Figure], header: str) -> None:
         target = ("—" if f.target is None else
                   ("≥ " if f.higher_is_better else "≤ ") + _fmt(f.target, f.unit))
         status = {True: "PASS", False: "SHORT", None: "info"}[f.passed]
-        runs = ", ".join(f"{r:,.0f}" for r in f.runs) if len(f.runs) > 1 else ""
+        digits = 2 if f.unit == "s" else 0
+        runs = ", ".join(f"{r:,.{digits}f}" for r in f.runs) if len(f.runs) > 1 else ""
         rows.append((f.name, _fmt(f.value, f.unit), target, status,
                      "; ".join(x for x in (runs, f.note) if x)))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
@@ -455,6 +486,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--single-jobs", type=int, default=2_000)
     parser.add_argument("--samples", type=int, default=100)
     parser.add_argument("--chord-jobs", type=int, default=1_000)
+    parser.add_argument("--async-jobs", type=int, default=1_000)
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--idle-samples", type=int, default=0)
     parser.add_argument("--idle-gap", type=float, default=1.5)
@@ -464,12 +496,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--strict", action="store_true")
     args = parser.parse_args(argv)
     args.only = {x.strip() for x in args.only.split(",") if x.strip()}
-    unknown = args.only - {"batch", "single", "processing", "latency", "chord"}
+    unknown = args.only - {"batch", "single", "processing", "latency", "chord", "async"}
     if unknown:
         parser.error(f"--only: unknown benchmark(s) {', '.join(sorted(unknown))}")
     if args.workers is None:  # the issues' set-ups: 1 worker on SQLite, 2 on a server
         args.workers = 2 if args.database_url else 1
-    for name in ("repeat", "batch_jobs", "single_jobs", "samples", "workers", "chord_jobs"):
+    for name in ("repeat", "batch_jobs", "single_jobs", "samples", "workers", "chord_jobs",
+                 "async_jobs"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
     if args.idle_samples < 0 or args.idle_gap < 0:
@@ -489,6 +522,8 @@ def run(args: argparse.Namespace, env: Env) -> list[Figure]:
         figures.extend(bench_latency(env, args.samples, args.idle_samples, args.idle_gap))
     if "chord" in args.only:
         figures.extend(bench_chord(env, args.chord_jobs, args.repeat))
+    if "async" in args.only:
+        figures.extend(bench_async(env, args.async_jobs, args.batch_jobs, args.repeat))
     return figures
 
 

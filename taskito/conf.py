@@ -28,6 +28,7 @@ DEFAULTS: dict[str, Any] = {
     "MIDDLEWARE": [],  # dotted paths of taskito.TaskMiddleware subclasses, run for every task
     # worker
     "CONCURRENCY": min(8, (os.cpu_count() or 1) * 2),
+    "ASYNC_CONCURRENCY": 100,  # `async def` jobs run at once on each worker's event loop
     "POLL_INTERVAL": 0.0005,  # seconds between cheap "did anything change?" checks
     "IDLE_RECHECK": 0.25,  # seconds between full ready-job checks when nothing changed
     "IDLE_POLL_MAX": 0.002,  # after 1 s without work the poll interval grows to this
@@ -68,6 +69,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "AUTODISCOVER_MODULE": (str, type(None)),
     "MIDDLEWARE": (list, tuple),
     "CONCURRENCY": (int,),
+    "ASYNC_CONCURRENCY": (int,),
     "POLL_INTERVAL": (int, float),
     "IDLE_RECHECK": (int, float),
     "IDLE_POLL_MAX": (int, float),
@@ -89,7 +91,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
 
 _NON_NEGATIVE = {"RESULT_TTL", "DEFAULT_MAX_RETRIES", "DEFAULT_TIMEOUT", "DEFAULT_RETRY_BACKOFF",
                  "DRAIN_TIMEOUT", "UNKNOWN_TASK_GRACE", "METRICS_PORT"}
-_POSITIVE = {"CONCURRENCY", "POLL_INTERVAL", "IDLE_RECHECK", "IDLE_POLL_MAX",
+_POSITIVE = {"CONCURRENCY", "ASYNC_CONCURRENCY", "POLL_INTERVAL", "IDLE_RECHECK", "IDLE_POLL_MAX",
              "DEFAULT_MAX_RETRY_DELAY", "HEARTBEAT_INTERVAL", "WORKER_STALE_AFTER",
              "PURGE_INTERVAL", "SSE_POLL_INTERVAL", "SSE_TOKEN_MAX_AGE", "RESULT_WAIT_LIMIT"}
 

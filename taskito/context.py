@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,9 @@ logger = logging.getLogger("taskito.task")
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
+#: hands a database write to run off the event loop, in order (async tasks)
+Writer = Callable[[uuid.UUID, Callable[[], object]], None]
+
 
 @dataclass
 class JobContext:
@@ -32,6 +36,11 @@ class JobContext:
     token: str
     soft_timeout: float | None = None
     started: float = field(default_factory=time.monotonic)
+    #: set for `async def` tasks on the worker's event loop: progress and log writes are
+    #: queued to a writer thread instead of blocking the loop
+    writer: Writer | None = None
+    #: set by the worker (async tasks) when someone asked to cancel this running job
+    cancel_requested: bool = False
 
 
 _current: ContextVar[JobContext | None] = ContextVar("taskito_current_job", default=None)
@@ -78,7 +87,13 @@ class CurrentJob:
         if not 0 <= progress <= 100:
             raise ValueError(f"progress must be from 0 to 100, not {progress!r}")
         ctx = self._ctx
-        if ctx is not None:
+        if ctx is not None and ctx.writer is not None:
+            if partial is not UNSET:
+                dumps(partial, "partial result")  # a bad value raises here, in the task
+            engine, job_id, token = ctx.engine, ctx.id, ctx.token
+            ctx.writer(job_id, lambda: engine.set_progress(job_id, token, int(progress),
+                                                           partial))
+        elif ctx is not None:
             ctx.engine.set_progress(ctx.id, ctx.token, int(progress), partial)
         elif partial is not UNSET:
             dumps(partial, "partial result")  # called inline: the same error as in a worker
@@ -91,13 +106,25 @@ class CurrentJob:
         ctx = self._ctx
         logger.log(logging.getLevelNamesMapping()[level.upper()], "%s job=%s",
                    message, ctx.id if ctx else None)
-        if ctx is not None:
+        if ctx is not None and ctx.writer is not None:
+            if extra is not None:
+                dumps(extra, "log extra")
+            engine, job_id, task_name = ctx.engine, ctx.id, ctx.task_name
+            ctx.writer(job_id, lambda: engine.add_log(job_id, task_name, level, str(message),
+                                                      extra))
+        elif ctx is not None:
             ctx.engine.add_log(ctx.id, ctx.task_name, level, str(message), extra)
 
     def check_cancelled(self) -> None:
         """Raise TaskCancelledError if someone asked to cancel this running job."""
         ctx = self._ctx
-        if ctx is not None and ctx.engine.is_cancel_requested(ctx.id):
+        if ctx is None:
+            return
+        if ctx.writer is not None:  # async task: the worker polls and sets the flag
+            requested = ctx.cancel_requested
+        else:
+            requested = ctx.engine.is_cancel_requested(ctx.id)
+        if requested:
             exc = TaskCancelledError(f"job {ctx.id} was cancelled while running")
             exc.job_id = ctx.id  # tells the worker it is this job's own cancellation
             raise exc

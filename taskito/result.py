@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -29,6 +31,8 @@ class JobSource(Protocol):
     @property
     def dialect(self) -> Any: ...
     def fetch_job_row(self, job_id: Any) -> dict[str, Any] | None: ...
+    def job_progress(self, job_ids: Any, partial: bool = False
+                     ) -> dict[uuid.UUID, tuple[Any, ...]]: ...
     def job_errors(self, job_id: Any) -> list[dict[str, Any]]: ...
     def task_logs(self, job_id: Any) -> list[dict[str, Any]]: ...
     def job_dependencies(self, job_id: Any) -> list[uuid.UUID]: ...
@@ -36,6 +40,9 @@ class JobSource(Protocol):
     def cancel_job(self, job_id: Any) -> bool: ...
 
 #: Job columns a handle carries; presenters and refresh() use the same list.
+_NOTHING = object()  # a stream poll with no new partial result
+_STREAM_END = object()  # the job has ended
+
 FIELDS = (
     "id", "queue", "task_name", "status", "priority", "progress", "retry_count", "max_retries",
     "attempts", "created_at", "scheduled_at", "started_at", "completed_at", "expires_at",
@@ -137,6 +144,64 @@ class JobResult:
         """`result()` for async code; waits in a worker thread, not on the event loop."""
         return await sync_to_async(self._result_then_close, thread_sensitive=False)(
             timeout, poll_interval)
+
+    def stream(self, interval: float = 0.1, timeout: float | None = None) -> Iterator[Any]:
+        """Yield the task's partial results (`current_job.update_progress(..., partial=)`)
+        as they change, read every `interval` seconds, until the job ends; then return
+        (call `result()` for its outcome). A value replaced within one interval is skipped.
+        TimeoutError after `timeout` seconds if given."""
+        poll = self._stream_poll(interval, timeout)
+        while True:
+            item = poll()
+            if item is _STREAM_END:
+                return
+            if item is not _NOTHING:
+                yield item
+            time.sleep(interval)
+
+    async def astream(self, interval: float = 0.1, timeout: float | None = None
+                      ) -> AsyncIterator[Any]:
+        """`stream()` for async code: `async for partial in job.astream(): ...`; the reads
+        run in a pool thread and the waits on the event loop."""
+        poll = sync_to_async(self._stream_poll(interval, timeout, close=True),
+                             thread_sensitive=False)
+        while True:
+            item = await poll()
+            if item is _STREAM_END:
+                return
+            if item is not _NOTHING:
+                yield item
+            await asyncio.sleep(interval)
+
+    def _stream_poll(self, interval: float, timeout: float | None, close: bool = False
+                     ) -> Callable[[], Any]:
+        """One read per call: a new partial result, _NOTHING, or _STREAM_END."""
+        if isinstance(interval, bool) or not isinstance(interval, int | float) or interval <= 0:
+            raise ValueError(f"interval must be a number of seconds > 0, not {interval!r}")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        last: list[str | None] = [None]
+
+        def poll() -> Any:
+            try:
+                state = self.queue.job_progress([self.id], partial=True).get(self.id)
+            finally:
+                if close:
+                    close_old_connections()
+            if state is None:
+                raise JobNotFound(f"job {self.id} does not exist (purged?)")
+            status, _, partial = state
+            ended = status in TERMINAL
+            if partial is not None and partial != last[0]:
+                last[0] = partial
+                return loads(partial)  # the last one is given even when the job has ended
+            if ended:
+                return _STREAM_END
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"job {self.id} is still {JobStatus(status).label} after "
+                                   f"{timeout} s")
+            return _NOTHING
+
+        return poll
 
     def _result_then_close(self, timeout: float, poll_interval: float | None) -> Any:
         # Runs on a pool thread outside any request: close the connection it opened.

@@ -14,3 +14,16 @@ def noop() -> None:
 def collect(values: list[None]) -> int:
     """A chord's body: how many results it got."""
     return len(values)
+
+
+@queue.task()
+async def async_noop() -> None:
+    return None
+
+
+@queue.task()
+async def async_sleep(seconds: float) -> None:
+    """An I/O-bound job: waits like an HTTP call would, holding no thread."""
+    import asyncio
+
+    await asyncio.sleep(seconds)

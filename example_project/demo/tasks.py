@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from taskito import current_job, queue
@@ -39,3 +40,20 @@ def word_count(text: str) -> int:
 def total_words(counts: list[int]) -> dict:
     """The chord's body: gets every member's count, in order, once all are done."""
     return {"documents": len(counts), "words": sum(counts), "per_document": counts}
+
+
+@queue.task(timeout=30)
+async def check_services(names: list[str]) -> dict:
+    """An async task: it runs on the worker's event loop and holds no thread while it waits,
+    so a worker runs a hundred of these at once. Real code would `await` an
+    httpx.AsyncClient call where this sleeps (see the README's "Async tasks")."""
+    status: dict[str, str] = {}
+
+    async def check(name: str) -> None:
+        await asyncio.sleep(0.5)  # pretend network round trip
+        status[name] = "up"
+        current_job.update_progress(len(status) * 100 // len(names), partial=status)
+
+    await asyncio.gather(*(check(name) for name in names))
+    current_job.log(f"checked {len(names)} services")
+    return status

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 from taskito import chord, queue
 from taskito.contrib.sse import progress_url
 
-from .tasks import always_fails, resize_image, total_words, word_count
+from .tasks import always_fails, check_services, resize_image, total_words, word_count
 
 # The id of the last job this visitor started, in their session: the page hands the
 # progress token of that job, and of no other, to its browser.
@@ -59,6 +59,12 @@ def start_fan_out(request: HttpRequest) -> HttpResponseRedirect:
     workflow = chord([word_count.s(text) for text in DOCUMENTS], total_words.s()).apply_async()
     request.session[SESSION_WORKFLOW] = str(workflow.id)
     return redirect("demo:index")
+
+
+@require_POST
+def start_checks(request: HttpRequest) -> HttpResponseRedirect:
+    """An `async def` task: it waits on the worker's event loop, not in a thread."""
+    return start(request, check_services.delay(["database", "search", "mail"]).id)
 
 
 @require_POST

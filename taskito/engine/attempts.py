@@ -295,6 +295,14 @@ class AttemptsMixin(EngineBase):
         return bool(self.queue.job_model.objects.using(self.using)
                     .filter(id=job_id, cancel_requested=True).exists())
 
+    def cancel_requested_among(self, job_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        """Which of these running jobs someone asked to cancel (one query)."""
+        if not job_ids:
+            return set()
+        return set(self.queue.job_model.objects.using(self.using)
+                   .filter(id__in=list(job_ids), cancel_requested=True)
+                   .values_list("id", flat=True))
+
 
 def log_received(jobs: Sequence[ClaimedJob]) -> None:
     """One INFO line per claimed job that is about to run (not for those deferred by a

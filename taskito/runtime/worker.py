@@ -21,6 +21,8 @@ from taskito.conf import taskito_settings
 from taskito.engine import ClaimedJob, Engine, Outcome, OutcomeKind
 from taskito.queue import Queue
 from taskito.queue import queue as default_queue
+from taskito.registry import registry
+from taskito.runtime.aio import AsyncRunner
 from taskito.runtime.executor import Executor
 from taskito.runtime.lifeline import Lifeline
 from taskito.runtime.processes import ProcessExecutor
@@ -33,6 +35,14 @@ ERROR_BACKOFF = (0.05, 5.0)
 #: seconds of work (at the recent average job duration) a worker claims beyond its threads
 PREFETCH_SECONDS = 0.01
 MAX_PREFETCH = 64
+#: seconds after the last async job was claimed that claims still make room for the loop
+ASYNC_SHARE_FOR = 2.0
+
+
+def _wants(held: int, slots: int, capacity: int) -> bool:
+    """A pool wants jobs when a slot is idle or its claimed buffer is half empty."""
+    free = capacity - held
+    return free > 0 and (held < slots or free >= max(1, (capacity - slots) // 2))
 
 #: told of each batch of outcomes once it is written, and of how many job slots are busy then
 #: (also after a claim, with no outcomes): how `--metrics-port` counts, at no cost when unset
@@ -53,7 +63,8 @@ class Worker:
                  prefetch: int | None = None, drain_timeout: float | None = None,
                  heartbeat_interval: float | None = None,
                  stale_after: float | None = None, pool: str = "thread",
-                 observer: Observer | None = None) -> None:
+                 observer: Observer | None = None,
+                 async_concurrency: int | None = None) -> None:
         self.queue = queue or default_queue
         self.engine = Engine(self.queue)
         self.queues = list(queues) if queues else None
@@ -61,6 +72,11 @@ class Worker:
                                else concurrency)
         if self.concurrency < 1:
             raise ValueError("concurrency must be >= 1")
+        #: `async def` jobs run at once on the worker's event loop (thread pool only)
+        self.async_concurrency = int(taskito_settings.ASYNC_CONCURRENCY
+                                     if async_concurrency is None else async_concurrency)
+        if self.async_concurrency < 1:
+            raise ValueError("async_concurrency must be >= 1")
         if max_jobs is not None and max_jobs < 1:
             raise ValueError("max_jobs must be >= 1")
         self.burst = burst
@@ -189,12 +205,21 @@ class _Loop:
         self.wait = worker.poll_interval
         self.last_activity = time.monotonic()
         self.avg_ms: float | None = None
+        #: the event loop for `async def` jobs (thread pool only), started on first use;
+        #: async_ids are the claimed jobs it holds (running or waiting for a slot)
+        self.aio: AsyncRunner | None = None
+        self.async_ids: set[uuid.UUID] = set()
+        #: monotonic time async jobs were last claimed: the loop's share counts in claims
+        #: only while async jobs come (a claim cannot tell sync and async jobs apart, so an
+        #: always-on share would let sync jobs take it and hoard them from other workers)
+        self.last_async = -ASYNC_SHARE_FOR
 
     def run(self) -> None:
         w = self.w
         self.lifeline.start()  # before the first claim, so a rescue never mistakes us for dead
-        logger.info("started worker=%s queues=%s concurrency=%d pool=%s", w.worker_id,
-                    ",".join(w.queues or []) or "*", w.concurrency, w.pool)
+        logger.info("started worker=%s queues=%s concurrency=%d pool=%s async_concurrency=%d",
+                    w.worker_id, ",".join(w.queues or []) or "*", w.concurrency, w.pool,
+                    w.async_concurrency)
         while True:
             self.collect(block=False)
             self.flush()
@@ -231,6 +256,10 @@ class _Loop:
             self.running.pop(job_id, None)
             self.started.pop(job_id, None)
             self.unflushed.append(self.executor.timed_out(job, started))
+            if self.aio is not None:
+                self.aio.cancel(job_id)  # a coroutine, unlike a thread, can be stopped
+        if self.aio is not None:
+            self.aio.poll_cancels(self.w.engine)
 
     def drained(self) -> bool:
         """While stopping: True once nothing runs, or when the drain timeout ran out (then the
@@ -269,14 +298,29 @@ class _Loop:
         extra = int(w.concurrency * PREFETCH_SECONDS * 1000 / max(self.avg_ms, 0.001))
         return w.concurrency + min(MAX_PREFETCH, extra)
 
-    def maybe_claim(self) -> tuple[bool, int]:
-        # Claim when a thread is idle or the buffer is half empty, then fill it: one claim
-        # statement then serves many jobs instead of one per freed slot.
+    def async_capacity(self) -> int:
+        """Async jobs to hold at once: ASYNC_CONCURRENCY running plus a claimed buffer (0
+        when this worker runs no `async def` tasks)."""
         w = self.w
-        capacity = self.capacity()
-        free = capacity - self.in_flight
-        if free <= 0 or (self.in_flight >= w.concurrency
-                         and free < max(1, (capacity - w.concurrency) // 2)):
+        if not self.async_ids and time.monotonic() - self.last_async > ASYNC_SHARE_FOR:
+            return 0
+        if w.prefetch is not None:
+            return w.async_concurrency + w.prefetch
+        return w.async_concurrency + min(MAX_PREFETCH, max(1, w.async_concurrency // 2))
+
+    def maybe_claim(self) -> tuple[bool, int]:
+        # Claim when a thread (or loop slot) is idle or its buffer is half empty, then fill
+        # both: one claim statement then serves many jobs instead of one per freed slot. A
+        # claim cannot choose sync or async jobs, so either kind may take the other's share;
+        # the total held stays within both capacities.
+        w = self.w
+        capacity, async_cap = self.capacity(), self.async_capacity()
+        in_async = len(self.async_ids)
+        in_sync = self.in_flight - in_async
+        free = max(0, capacity - in_sync) + max(0, async_cap - in_async)
+        free = min(free, capacity + async_cap - self.in_flight)
+        if free <= 0 or not (_wants(in_sync, w.concurrency, capacity)
+                             or _wants(in_async, w.async_concurrency, async_cap)):
             return False, 0
         now = time.monotonic()
         if not (self.check_now or now - self.last_check >= w.idle_recheck
@@ -292,14 +336,42 @@ class _Loop:
             return False, 0
         self.backoff = 0.0
         self.check_now = len(jobs) == limit
+        coroutines = []
         for job in jobs:
             self.running[job.id] = job
-            self.pool.submit(self._execute, job)
+            if self._is_async(job):
+                coroutines.append(job)
+            else:
+                self.pool.submit(self._execute, job)
+        if coroutines:
+            self.async_ids.update(job.id for job in coroutines)
+            self._runner().submit(coroutines)
         self.in_flight += len(jobs)
         w.claimed += len(jobs)
         if jobs and w.observer is not None:
             self.observe(())
         return True, len(jobs)
+
+    def _is_async(self, job: ClaimedJob) -> bool:
+        if self.w.pool != "thread":
+            return False  # a child process runs an async task on a loop of its own
+        try:
+            spec = registry.resolve(job.task_name)
+        except Exception:  # a broken resolver: the executor records it as the job's error
+            return False
+        if spec is None or not spec.is_async:
+            return False
+        self.last_async = time.monotonic()
+        return True
+
+    def _runner(self) -> AsyncRunner:
+        if self.aio is None:
+            executor = self.executor
+            assert isinstance(executor, Executor)
+            self.aio = AsyncRunner(executor, concurrency=self.w.async_concurrency,
+                                   report=self.done.put, started=self.started,
+                                   stopping=lambda: self.w.stop_requested).start()
+        return self.aio
 
     def _changed(self) -> bool:
         try:
@@ -338,6 +410,11 @@ class _Loop:
         try:
             item = self.done.get(timeout=self.idle_wait()) if block else self.done.get_nowait()
             while True:
+                was_async = False
+                if item is not None and self.async_ids:
+                    job_id = item.id if isinstance(item, ClaimedJob) else item.job.id
+                    was_async = job_id in self.async_ids
+                    self.async_ids.discard(job_id)
                 if isinstance(item, ClaimedJob):
                     self.unstarted.append(item)
                     self.running.pop(item.id, None)
@@ -349,8 +426,9 @@ class _Loop:
                     self.running.pop(item.job.id, None)
                     self.started.pop(item.job.id, None)
                     self.unflushed.append(item)
-                    self.avg_ms = item.wall_ms if self.avg_ms is None else (
-                        0.9 * self.avg_ms + 0.1 * item.wall_ms)
+                    if not was_async:  # the sync prefetch follows sync jobs' durations
+                        self.avg_ms = item.wall_ms if self.avg_ms is None else (
+                            0.9 * self.avg_ms + 0.1 * item.wall_ms)
                     self.in_flight -= 1
                     self.active()
                 item = self.done.get_nowait()
@@ -404,6 +482,8 @@ class _Loop:
                     self.executor.kill(job_id)
             leave = False  # with their children gone, the job threads return at once
         self.pool.shutdown(wait=not leave, cancel_futures=leave)
+        if self.aio is not None:
+            self.aio.close()
         if isinstance(self.executor, ProcessExecutor):
             self.executor.close()
         self.lifeline.close()

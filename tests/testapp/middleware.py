@@ -3,6 +3,7 @@ that rewrites enqueue options."""
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Any
 
 from taskito import TaskMiddleware
@@ -74,3 +75,13 @@ class Refuse(TaskMiddleware):
 
 class NotMiddleware:
     pass
+
+
+TENANT: ContextVar[str] = ContextVar("tests_tenant")
+
+
+class SetsTenant(TaskMiddleware):
+    """Sets a context variable in `before` that the task reads (an async task too)."""
+
+    def before(self, ctx):
+        TENANT.set(f"tenant-of-{ctx.job_id}")

@@ -385,3 +385,174 @@ def guarded(switch: str) -> str:
     if Path(switch).read_text().strip() == "fail":
         raise RuntimeError("upstream down")
     return "ok"
+
+
+# -- async tasks on the worker's event loop (tests/runtime/test_async_worker.py) -----------
+class AsyncGate:
+    """Shared by the async tasks of one in-process test: how many run, the loop they run
+    on, and an asyncio.Event (made on that loop) that releases them."""
+
+    def __init__(self) -> None:
+        self.running = 0
+        self.peak = 0
+        self.loop: Any = None
+        self.event: Any = None
+        self.lock = threading.Lock()
+
+    def release(self) -> None:
+        if self.loop is not None and self.event is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self.event.set)
+
+
+ASYNC_GATE = AsyncGate()
+
+
+@queue.task(max_retries=0)
+async def await_gate() -> str:
+    import asyncio
+
+    gate = ASYNC_GATE
+    if gate.event is None:
+        gate.loop, gate.event = asyncio.get_running_loop(), asyncio.Event()
+    with gate.lock:
+        gate.running += 1
+        gate.peak = max(gate.peak, gate.running)
+    try:
+        await asyncio.wait_for(gate.event.wait(), 30)
+    finally:
+        with gate.lock:
+            gate.running -= 1
+    return threading.current_thread().name
+
+
+@queue.task(max_retries=0)
+async def async_sleep(seconds: float) -> float:
+    import asyncio
+
+    await asyncio.sleep(seconds)
+    return seconds
+
+
+@queue.task(max_retries=0)
+async def async_noop() -> None:
+    return None
+
+
+@queue.task(max_retries=0, timeout=0.3)
+async def async_sleeps_past_timeout(path: str) -> None:
+    import asyncio
+
+    try:
+        await asyncio.sleep(30)
+    except asyncio.CancelledError:
+        Path(path).write_text("cancelled")  # the coroutine itself was stopped
+        raise
+
+
+@queue.task(max_retries=0)
+async def async_waits_for_cancel(started_path: str) -> None:
+    import asyncio
+
+    Path(started_path).write_text("started")
+    await asyncio.sleep(30)
+
+
+@queue.task(max_retries=2, retry_delays=[0])
+async def async_always_fails() -> None:
+    raise Retryable("async boom")
+
+
+@queue.task(max_retries=0)
+async def async_reports(steps: int) -> str:
+    import asyncio
+
+    for i in range(steps):
+        current_job.update_progress(int((i + 1) * 100 / steps), partial={"done": i + 1})
+        current_job.log(f"async step {i + 1}", extra={"i": i})
+        await asyncio.sleep(0.05)
+    current_job.check_cancelled()
+    return "done"
+
+
+@queue.task(max_retries=0)
+async def async_blocks_loop(seconds: float) -> str:
+    time.sleep(seconds)  # what not to do: blocks every coroutine on the loop
+    return "blocked"
+
+
+@queue.task(max_retries=0)
+async def async_orm(name: str) -> dict[str, Any]:
+    from asgiref.sync import sync_to_async
+    from django.contrib.auth.models import Group
+
+    group = await Group.objects.acreate(name=name)
+    found = await Group.objects.aget(pk=group.pk)
+    count = await sync_to_async(Group.objects.filter(name=name).count)()
+    return {"name": found.name, "count": count}
+
+
+@queue.task(max_retries=0)
+async def async_soft_timeout(seconds: float) -> str:
+    import asyncio
+
+    await asyncio.sleep(seconds)
+    current_job.check_timeout()
+    return "in time"
+
+
+@queue.task(max_retries=0)
+async def async_rendezvous(directory: str, expected: int, timeout: float = 60.0) -> int:
+    """Across processes: mark this job as running (a file), then wait until `expected` jobs
+    are running at once; raises if that never happens within `timeout`."""
+    import asyncio
+
+    Path(directory, str(current_job.id)).touch()
+    deadline = time.monotonic() + timeout
+    while len(os.listdir(directory)) < expected:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"only {len(os.listdir(directory))} of {expected} ran at once")
+        await asyncio.sleep(0.02)
+    return expected
+
+
+@queue.task(max_retries=0)
+async def async_waits_for_file(started_dir: str, release_path: str) -> str:
+    import asyncio
+
+    Path(started_dir, str(current_job.id)).touch()
+    while not Path(release_path).exists():
+        await asyncio.sleep(0.02)
+    return "released"
+
+
+@queue.task(max_retries=0, middleware=[Recorder("async"), "tests.testapp.middleware.SetsTenant"])
+async def async_with_middleware(value: int) -> dict[str, Any]:
+    from tests.testapp.middleware import TENANT
+
+    return {"value": value, "tenant": TENANT.get(None), "job": str(current_job.id)}
+
+
+LIMITED = AsyncGate()
+
+
+@queue.task(max_retries=0, max_concurrent=2)
+async def async_limited() -> None:
+    import asyncio
+
+    with LIMITED.lock:
+        LIMITED.running += 1
+        LIMITED.peak = max(LIMITED.peak, LIMITED.running)
+    await asyncio.sleep(0.1)
+    with LIMITED.lock:
+        LIMITED.running -= 1
+
+
+@queue.task(max_retries=0)
+async def async_checks_cancel(started_path: str) -> str:
+    import asyncio
+
+    Path(started_path).write_text("started")
+    for _ in range(300):
+        current_job.check_cancelled()
+        await asyncio.sleep(0.02)
+    return "not cancelled"

@@ -32,6 +32,9 @@ class Command(BaseCommand):
                             help="comma-separated queues to take jobs from (default: all)")
         parser.add_argument("--concurrency", "-c", type=int, default=None,
                             help="jobs run at once, in threads (default: TASKITO CONCURRENCY)")
+        parser.add_argument("--async-concurrency", type=int, default=None,
+                            help="async def jobs run at once on the worker's event loop "
+                                 "(default: TASKITO ASYNC_CONCURRENCY, 100)")
         parser.add_argument("--burst", action="store_true",
                             help="exit once no job is ready")
         parser.add_argument("--max-jobs", type=int, default=None,
@@ -60,7 +63,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         queues = [q.strip() for q in options["queues"].split(",") if q.strip()] or None
-        for name in ("concurrency", "max_jobs"):
+        for name in ("concurrency", "async_concurrency", "max_jobs"):
             if options[name] is not None and options[name] < 1:
                 raise CommandError(f"--{name.replace('_', '-')} must be >= 1")
         if options["poll_interval"] is not None and options["poll_interval"] <= 0:
@@ -84,7 +87,7 @@ class Command(BaseCommand):
                         burst=options["burst"], max_jobs=options["max_jobs"],
                         worker_id=options["worker_id"], poll_interval=options["poll_interval"],
                         drain_timeout=options["drain_timeout"], pool=options["pool"],
-                        observer=observer)
+                        observer=observer, async_concurrency=options["async_concurrency"])
         try:
             processed = self._run(worker, reload=options["reload"])
         finally:
@@ -175,6 +178,9 @@ class Command(BaseCommand):
             f"  concurrency: {worker.concurrency} "
             f"{'threads' if worker.pool == 'thread' else 'child processes'}"
             f"{'  (burst: exit when empty)' if worker.burst else ''}",
+            f"  async:       {worker.async_concurrency} coroutines on one event loop"
+            if worker.pool == "thread" else
+            "  async:       in each child process's own event loop",
             f"  tasks ({len(names)}): {tasks}",
         ]
         if self.metrics_url:
