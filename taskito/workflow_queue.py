@@ -12,7 +12,6 @@ from django.utils import timezone
 
 from taskito import signals
 from taskito.db.statements import INSERT_COLUMNS
-from taskito.engine.workflows import end_workflow, graph_of
 from taskito.enqueueing import EnqueueMixin
 from taskito.exceptions import TaskNotRegistered
 from taskito.ids import as_uuid, new_id
@@ -20,7 +19,15 @@ from taskito.registry import registry
 from taskito.serialization import dump_call
 from taskito.states import JobStatus, WorkflowStatus
 from taskito.workflow_result import WorkflowResult
-from taskito.workflows import WAITING, Canvas, Graph, StoredGraph, compile_workflow
+from taskito.workflows import (
+    WAITING,
+    Canvas,
+    Graph,
+    StoredGraph,
+    compile_workflow,
+    end_workflow,
+    graph_of,
+)
 
 _SCHEDULED = INSERT_COLUMNS.index("scheduled_at")
 _EXPIRES = INSERT_COLUMNS.index("expires_at")

@@ -8,14 +8,19 @@ that wait on it (`engine.workflows`). Nothing here touches the database.
 from __future__ import annotations
 
 import dataclasses
+import logging
+import threading
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from taskito.serialization import dumps, loads
+from taskito.states import WorkflowStatus
 
 if TYPE_CHECKING:
+    from taskito.db.base import Dialect
     from taskito.queue import Queue
     from taskito.workflow_result import WorkflowResult
 
@@ -277,3 +282,40 @@ class StoredGraph:
         given = texts[0] if mode == RECEIVE_ONE else "[" + ", ".join(texts) + "]"
         rest = args.strip()[1:].strip()
         return "[" + given + ("]" if rest == "]" else ", " + rest)
+
+
+# -- rules over a workflow's rows, shared by the user's verbs (cancel, replay) and the worker
+logger = logging.getLogger("taskito.workflow")
+
+#: parsed graphs by workflow id (a graph never changes once written); bounded
+_graphs: dict[uuid.UUID, StoredGraph] = {}
+_graphs_lock = threading.Lock()
+_GRAPH_CACHE = 256
+
+
+def graph_of(d: Dialect, cursor: Any, workflow_id: uuid.UUID) -> StoredGraph | None:
+    graph = _graphs.get(workflow_id)
+    if graph is None:
+        text = d.workflow_graph(cursor, workflow_id)
+        if text is None:
+            return None
+        graph = StoredGraph.parse(text)
+        with _graphs_lock:
+            if len(_graphs) >= _GRAPH_CACHE:
+                _graphs.clear()
+            _graphs[workflow_id] = graph
+    return graph
+
+
+def end_workflow(d: Dialect, cursor: Any, workflow_id: uuid.UUID, graph: StoredGraph,
+                 step: int, job_id: uuid.UUID, kind: str, now: datetime) -> None:
+    """A step ended dead or cancelled: the workflow fails (or is cancelled) and the pending
+    steps that wait on it, which can no longer run, are cancelled."""
+    later = graph.descendants(step)
+    if later:
+        ids = sorted(d.pending_steps(cursor, workflow_id, later))
+        verb = "failed" if kind == "dead" else "was cancelled"
+        d.cancel_steps(cursor, ids, now, f"workflow step {step} {verb}: {job_id}")
+    status = WorkflowStatus.FAILED if kind == "dead" else WorkflowStatus.CANCELLED
+    d.end_workflow(cursor, workflow_id, int(status), now)
+    logger.info("workflow=%s step=%d job=%s ended=%s", workflow_id, step, job_id, kind)

@@ -10,7 +10,6 @@ can no longer run.
 from __future__ import annotations
 
 import logging
-import threading
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -19,30 +18,9 @@ from typing import Any
 
 from taskito.db.base import Dialect
 from taskito.engine.jobs import Outcome
-from taskito.states import WorkflowStatus
-from taskito.workflows import WAITING, StoredGraph
+from taskito.workflows import WAITING, StoredGraph, end_workflow, graph_of
 
 logger = logging.getLogger("taskito.workflow")
-
-#: parsed graphs by workflow id (a graph never changes once written); bounded
-_graphs: dict[uuid.UUID, StoredGraph] = {}
-_graphs_lock = threading.Lock()
-_GRAPH_CACHE = 256
-
-
-def graph_of(d: Dialect, cursor: Any, workflow_id: uuid.UUID) -> StoredGraph | None:
-    graph = _graphs.get(workflow_id)
-    if graph is None:
-        text = d.workflow_graph(cursor, workflow_id)
-        if text is None:
-            return None
-        graph = StoredGraph.parse(text)
-        with _graphs_lock:
-            if len(_graphs) >= _GRAPH_CACHE:
-                _graphs.clear()
-            _graphs[workflow_id] = graph
-    return graph
-
 
 def advance(d: Dialect, cursor: Any, outcomes: Sequence[Outcome], now: datetime) -> None:
     """Apply the applied outcomes of workflow steps to their workflows."""
@@ -81,17 +59,3 @@ def _completed(d: Dialect, cursor: Any, workflow_id: uuid.UUID, graph: StoredGra
     exits = sum(1 for step in steps if step in graph.exit_set)
     if exits:
         d.exits_done(cursor, workflow_id, exits, now)
-
-
-def end_workflow(d: Dialect, cursor: Any, workflow_id: uuid.UUID, graph: StoredGraph,
-                 step: int, job_id: uuid.UUID, kind: str, now: datetime) -> None:
-    """A step ended dead or cancelled: the workflow fails (or is cancelled) and the pending
-    steps that wait on it, which can no longer run, are cancelled."""
-    later = graph.descendants(step)
-    if later:
-        ids = sorted(d.pending_steps(cursor, workflow_id, later))
-        verb = "failed" if kind == "dead" else "was cancelled"
-        d.cancel_steps(cursor, ids, now, f"workflow step {step} {verb}: {job_id}")
-    status = WorkflowStatus.FAILED if kind == "dead" else WorkflowStatus.CANCELLED
-    d.end_workflow(cursor, workflow_id, int(status), now)
-    logger.info("workflow=%s step=%d job=%s ended=%s", workflow_id, step, job_id, kind)

@@ -457,7 +457,9 @@ class _Loop:
         self.check_now = True  # a slot is free
 
     def observe(self, outcomes: Sequence[Outcome]) -> None:
-        self.w.observe(outcomes, min(self.in_flight, self.w.concurrency))
+        # busy: attempts started and not yet collected, in threads and on the event loop
+        # (claimed jobs still waiting in the buffer are not busy)
+        self.w.observe(outcomes, len(self.started))
 
     def _db_error(self, what: str, exc: DatabaseError) -> None:
         low, high = ERROR_BACKOFF
