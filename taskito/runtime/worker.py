@@ -457,9 +457,12 @@ class _Loop:
         self.check_now = True  # a slot is free
 
     def observe(self, outcomes: Sequence[Outcome]) -> None:
-        # busy: attempts started and not yet collected, in threads and on the event loop
-        # (claimed jobs still waiting in the buffer are not busy)
-        self.w.observe(outcomes, len(self.started))
+        # busy: attempts running in threads (at most `concurrency`: a thread that finished
+        # one may start the next before its outcome is collected) and on the event loop;
+        # claimed jobs still waiting in the buffer are not busy
+        started = self.started
+        on_loop = sum(1 for job_id in self.async_ids if job_id in started)
+        self.w.observe(outcomes, min(len(started) - on_loop, self.w.concurrency) + on_loop)
 
     def _db_error(self, what: str, exc: DatabaseError) -> None:
         low, high = ERROR_BACKOFF
