@@ -31,15 +31,8 @@ def server() -> None:
 
 
 @pytest.fixture
-def executions(server: None):
-    serial = "bigint AUTO_INCREMENT" if connection.vendor == "mysql" else "bigserial"
-    with connection.cursor() as cursor:
-        cursor.execute("CREATE TABLE IF NOT EXISTS taskito_test_executions "
-                       f"(id {serial} PRIMARY KEY, tag varchar(100) NOT NULL)")
-        cursor.execute("TRUNCATE taskito_test_executions")
-    yield
-    with connection.cursor() as cursor:
-        cursor.execute("DROP TABLE taskito_test_executions")
+def executions(server: None, executions: None) -> None:
+    """tests/process/conftest.py's table, after the skip on SQLite."""
 
 
 def _kill_other_connections() -> int:
