@@ -45,14 +45,28 @@ _LISTEN_JOBS = _pg("listen_jobs", f"LISTEN {CHANNEL}")
 _LISTEN_DONE = _pg("listen_done", f"LISTEN {DONE_CHANNEL}")
 _UNLISTEN_DONE = _pg("unlisten_done", f"UNLISTEN {DONE_CHANNEL}")
 _SERVER_PORT = _pg("server_port", "SELECT current_setting('port')")
-# "{values}": one "(%s::uuid, %s::text, %s::text)" per (id, token, result)
+# Batches travel as one array per column: the statement text stays the same whatever the
+# batch size (psycopg parses it once, not the ~400 placeholders of a multi-row VALUES list
+# every time), and every value is adapted by its array, not quoted one by one.
+_DONE_VALUES = ("SELECT * FROM unnest(%s::uuid[], %s::text[], %s::text[]) "
+                "AS v(id, token, result)")
+_COMPLETE = (f"UPDATE {JOB} t SET status = {q.COMPLETE}, result = v.result, completed_at = %s, "
+             f"progress = 100 FROM v WHERE t.id = v.id AND t.claim_token = v.token "
+             f"AND t.status = {q.RUNNING}")
 _COMPLETE_BATCH = _pg("complete_jobs", (
-    f"WITH done AS (UPDATE {JOB} t SET status = {q.COMPLETE}, result = v.result, "
-    f"completed_at = %s, progress = 100 FROM (VALUES {{values}}) AS v(id, token, result) "
-    f"WHERE t.id = v.id AND t.claim_token = v.token AND t.status = {q.RUNNING} RETURNING t.id) "
+    f"WITH v AS ({_DONE_VALUES}), done AS ({_COMPLETE} RETURNING t.id) "
     f"SELECT id, pg_notify(%s, id::text) FROM done"), (JobStatus.RUNNING, JobStatus.COMPLETE))
-_METRICS_BATCH = _pg("insert_metrics", f"INSERT INTO {METRIC} ({', '.join(METRIC_COLUMNS)}) "
-                                       f"VALUES {{values}}")
+_METRICS_BATCH = _pg("insert_metrics", (
+    f"INSERT INTO {METRIC} ({', '.join(METRIC_COLUMNS)}) SELECT * FROM unnest(%s::uuid[], "
+    f"%s::text[], %s::text[], %s::boolean[], %s::float8[], %s::timestamptz[])"))
+# A batch of completions with their metric rows (for the attempts that landed) and the
+# result() wake-ups, as one statement: one round trip, atomic without a transaction block.
+_FINISH_COMPLETED = _pg("finish_completed", (
+    f"WITH v AS (SELECT * FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::float8[]) "
+    f"AS v(id, token, result, wall)), done AS ({_COMPLETE} RETURNING t.id, t.task_name, "
+    f"t.queue), m AS (INSERT INTO {METRIC} ({', '.join(METRIC_COLUMNS)}) SELECT done.id, "
+    f"done.task_name, done.queue, true, v.wall, %s FROM done JOIN v ON v.id = done.id) "
+    f"SELECT id, pg_notify(%s, id::text) FROM done"), (JobStatus.RUNNING, JobStatus.COMPLETE))
 # The MATERIALIZED CTE with its LIMIT keeps the planner from locking more rows than asked;
 # FOR NO KEY UPDATE lets error/log rows reference the job without blocking. "{where}":
 # Dialect.ready_filter.
@@ -140,10 +154,18 @@ class PostgreSQLDialect(Dialect):
     # -- finish: one statement per batch instead of one per job (round trips cost here).
     def complete_jobs(self, cursor: Any, items: Sequence[tuple[uuid.UUID, str, str | None]],
                       at: Any) -> set[uuid.UUID]:
-        values = ", ".join(["(%s::uuid, %s::text, %s::text)"] * len(items))
-        cursor.execute(_COMPLETE_BATCH.format(values=values),
-                       [at, *(x for item in items for x in item), DONE_CHANNEL])
+        ids, tokens, results = zip(*items, strict=True)
+        cursor.execute(_COMPLETE_BATCH, [list(ids), list(tokens), list(results), at,
+                                         DONE_CHANNEL])
         return {self.to_uuid(r[0]) for r in cursor.fetchall()}
+
+    def finish_completed(self, items: Sequence[tuple[uuid.UUID, str, str | None, float, str, str]],
+                         at: Any) -> set[uuid.UUID]:
+        ids, tokens, results, walls, _, _ = zip(*items, strict=True)
+        with self.connection.cursor() as cursor:
+            cursor.execute(_FINISH_COMPLETED, [list(ids), list(tokens), list(results),
+                                               list(walls), at, at, DONE_CHANNEL])
+            return {self.to_uuid(r[0]) for r in cursor.fetchall()}
 
     def notify_finished(self, cursor: Any, job_ids: Sequence[uuid.UUID]) -> None:
         for job_id in job_ids:
@@ -151,8 +173,7 @@ class PostgreSQLDialect(Dialect):
 
     def insert_metrics(self, cursor: Any, rows: Sequence[Sequence[Any]]) -> None:
         if rows:
-            values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(rows))
-            cursor.execute(_METRICS_BATCH.format(values=values), [x for row in rows for x in row])
+            cursor.execute(_METRICS_BATCH, [list(column) for column in zip(*rows, strict=True)])
 
     epoch_minute_sql = "CAST(FLOOR(EXTRACT(EPOCH FROM recorded_at) / 60) AS BIGINT)"
     ttl_end_sql = "completed_at + result_ttl * interval '1 second'"

@@ -77,16 +77,27 @@ class AttemptsMixin(EngineBase):
         now = now or timezone.now()
         at = d.dt(now)
         done = [o for o in outcomes if o.kind == "complete"]
-        applied: list[Outcome] = []
         dead_ids: dict[uuid.UUID, uuid.UUID] = {}
+        if len(done) == len(outcomes) and _plain(done):
+            # the common batch: one statement where the database can (see finish_completed)
+            landed = d.finish_completed([(o.job.id, o.job.token, o.result, o.wall_ms,
+                                          o.job.task_name, o.job.queue) for o in done], at)
+            applied = _landed(done, landed)
+        else:
+            applied = self._write(outcomes, done, dead_ids, now, at)
+        self._finished_signals(applied, dead_ids)
+        self._finished_middleware(applied)
+        _log_outcomes(applied, dead_ids, now)
+        return len(applied)
+
+    def _write(self, outcomes: Sequence[Outcome], done: Sequence[Outcome],
+               dead_ids: dict[uuid.UUID, uuid.UUID], now: datetime, at: Any) -> list[Outcome]:
+        """Every kind of outcome, with what follows from it, in one transaction; returns the
+        outcomes applied and fills `dead_ids` with the dead letters made."""
+        d = self.dialect
         with transaction.atomic(using=self.using), d.cursor() as cursor:
-            if done:
-                landed = d.complete_jobs(cursor, [(o.job.id, o.job.token, o.result)
-                                                  for o in done], at)
-                applied.extend(o for o in done if o.job.id in landed)
-                for o in done:
-                    if o.job.id not in landed:
-                        _superseded(o)
+            applied = _landed(done, d.complete_jobs(cursor, [(o.job.id, o.job.token, o.result)
+                                                             for o in done], at)) if done else []
             for o in outcomes:
                 if o.kind != "complete" and self._finish_one(cursor, o, at):
                     applied.append(o)
@@ -106,10 +117,7 @@ class AttemptsMixin(EngineBase):
                 record_breakers(d, cursor, applied, now)
             d.insert_metrics(cursor, [(d.uid(o.job.id), o.job.task_name, o.job.queue,
                                        o.kind == "complete", o.wall_ms, at) for o in applied])
-        self._finished_signals(applied, dead_ids)
-        self._finished_middleware(applied)
-        _log_outcomes(applied, dead_ids, now)
-        return len(applied)
+        return applied
 
     def _finish_one(self, cursor: Any, o: Outcome, at: Any) -> bool:
         d = self.dialect
@@ -311,6 +319,30 @@ def log_received(jobs: Sequence[ClaimedJob]) -> None:
         for job in jobs:
             logger.info("received job=%s task=%s queue=%s attempt=%d", job.id, job.task_name,
                         job.queue, job.attempts)
+
+
+def _landed(done: Sequence[Outcome], landed: set[uuid.UUID]) -> list[Outcome]:
+    """The completions whose attempt still owned its job; the others are logged."""
+    applied = []
+    for o in done:
+        if o.job.id in landed:
+            applied.append(o)
+        else:
+            _superseded(o)
+    return applied
+
+
+def _plain(done: Sequence[Outcome]) -> bool:
+    """Whether finishing these completed attempts writes nothing but their rows and metrics:
+    no workflow step, no concurrency slot to give back, no circuit breaker to tell."""
+    names = set()
+    for o in done:
+        if o.job.workflow_id is not None:
+            return False
+        names.add(o.job.task_name)
+    if registry.breakers and not registry.breakers.isdisjoint(names):
+        return False
+    return not any((spec := registry.find(n)) is not None and spec.max_concurrent for n in names)
 
 
 def _log_outcomes(applied: Sequence[Outcome], dead_ids: dict[uuid.UUID, uuid.UUID],

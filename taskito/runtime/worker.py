@@ -10,7 +10,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from queue import Empty, SimpleQueue
 
@@ -26,6 +25,7 @@ from taskito.runtime.aio import AsyncRunner
 from taskito.runtime.executor import Executor
 from taskito.runtime.lifeline import Lifeline
 from taskito.runtime.processes import ProcessExecutor
+from taskito.runtime.threads import JobThreads
 
 #: the worker's own life: start, stop, drain, database errors, timeouts
 logger = logging.getLogger("taskito.worker")
@@ -175,7 +175,8 @@ class _Loop:
 
     def __init__(self, worker: Worker) -> None:
         self.w = worker
-        self.pool = ThreadPoolExecutor(worker.concurrency, thread_name_prefix="taskito-job")
+        self.pool: JobThreads[ClaimedJob] = JobThreads(worker.concurrency, self._execute,
+                                                       name="taskito-job")
         self.executor: Executor | ProcessExecutor = (
             ProcessExecutor(worker.queue) if worker.pool == "process" else Executor(worker.queue))
         #: finished outcomes; a ClaimedJob that was not started because the worker is stopping;
@@ -336,16 +337,17 @@ class _Loop:
             return False, 0
         self.backoff = 0.0
         self.check_now = len(jobs) == limit
-        coroutines = []
+        running = self.running
         for job in jobs:
-            self.running[job.id] = job
-            if self._is_async(job):
-                coroutines.append(job)
-            else:
-                self.pool.submit(self._execute, job)
+            running[job.id] = job
+        coroutines = [job for job in jobs if self._is_async(job)]
         if coroutines:
-            self.async_ids.update(job.id for job in coroutines)
+            ids = {job.id for job in coroutines}
+            self.async_ids.update(ids)
+            self.pool.put_many([job for job in jobs if job.id not in ids])
             self._runner().submit(coroutines)
+        else:
+            self.pool.put_many(jobs)
         self.in_flight += len(jobs)
         w.claimed += len(jobs)
         if jobs and w.observer is not None:
@@ -486,7 +488,7 @@ class _Loop:
                 for job_id in list(self.executor.running):
                     self.executor.kill(job_id)
             leave = False  # with their children gone, the job threads return at once
-        self.pool.shutdown(wait=not leave, cancel_futures=leave)
+        self.pool.shutdown(wait=not leave, cancel=leave)
         if self.aio is not None:
             self.aio.close()
         if isinstance(self.executor, ProcessExecutor):
