@@ -3,6 +3,7 @@ LISTEN/NOTIFY wake-ups."""
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import uuid
@@ -45,11 +46,12 @@ _LISTEN_JOBS = _pg("listen_jobs", f"LISTEN {CHANNEL}")
 _LISTEN_DONE = _pg("listen_done", f"LISTEN {DONE_CHANNEL}")
 _UNLISTEN_DONE = _pg("unlisten_done", f"UNLISTEN {DONE_CHANNEL}")
 _SERVER_PORT = _pg("server_port", "SELECT current_setting('port')")
-# Batches travel as one array per column: the statement text stays the same whatever the
-# batch size (psycopg parses it once, not the ~400 placeholders of a multi-row VALUES list
-# every time), and every value is adapted by its array, not quoted one by one.
-_DONE_VALUES = ("SELECT * FROM unnest(%s::uuid[], %s::text[], %s::text[]) "
-                "AS v(id, token, result)")
+# A batch travels as one JSON array of rows: the statement text stays the same whatever the
+# batch size, and Python's C encoder writes the batch in one go (a multi-row VALUES list made
+# psycopg parse ~400 placeholders and quote each value in Python, every batch; per-column
+# arrays still dumped each element in Python).
+_DONE_VALUES = ("SELECT (e->>0)::uuid AS id, e->>1 AS token, e->>2 AS result, "
+                "(e->>3)::float8 AS wall FROM json_array_elements(%s::json) AS e")
 _COMPLETE = (f"UPDATE {JOB} t SET status = {q.COMPLETE}, result = v.result, completed_at = %s, "
              f"progress = 100 FROM v WHERE t.id = v.id AND t.claim_token = v.token "
              f"AND t.status = {q.RUNNING}")
@@ -57,13 +59,12 @@ _COMPLETE_BATCH = _pg("complete_jobs", (
     f"WITH v AS ({_DONE_VALUES}), done AS ({_COMPLETE} RETURNING t.id) "
     f"SELECT id, pg_notify(%s, id::text) FROM done"), (JobStatus.RUNNING, JobStatus.COMPLETE))
 _METRICS_BATCH = _pg("insert_metrics", (
-    f"INSERT INTO {METRIC} ({', '.join(METRIC_COLUMNS)}) SELECT * FROM unnest(%s::uuid[], "
-    f"%s::text[], %s::text[], %s::boolean[], %s::float8[], %s::timestamptz[])"))
+    f"INSERT INTO {METRIC} ({', '.join(METRIC_COLUMNS)}) SELECT (e->>0)::uuid, e->>1, e->>2, "
+    f"(e->>3)::boolean, (e->>4)::float8, %s FROM json_array_elements(%s::json) AS e"))
 # A batch of completions with their metric rows (for the attempts that landed) and the
 # result() wake-ups, as one statement: one round trip, atomic without a transaction block.
 _FINISH_COMPLETED = _pg("finish_completed", (
-    f"WITH v AS (SELECT * FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::float8[]) "
-    f"AS v(id, token, result, wall)), done AS ({_COMPLETE} RETURNING t.id, t.task_name, "
+    f"WITH v AS ({_DONE_VALUES}), done AS ({_COMPLETE} RETURNING t.id, t.task_name, "
     f"t.queue), m AS (INSERT INTO {METRIC} ({', '.join(METRIC_COLUMNS)}) SELECT done.id, "
     f"done.task_name, done.queue, true, v.wall, %s FROM done JOIN v ON v.id = done.id) "
     f"SELECT id, pg_notify(%s, id::text) FROM done"), (JobStatus.RUNNING, JobStatus.COMPLETE))
@@ -154,17 +155,16 @@ class PostgreSQLDialect(Dialect):
     # -- finish: one statement per batch instead of one per job (round trips cost here).
     def complete_jobs(self, cursor: Any, items: Sequence[tuple[uuid.UUID, str, str | None]],
                       at: Any) -> set[uuid.UUID]:
-        ids, tokens, results = zip(*items, strict=True)
-        cursor.execute(_COMPLETE_BATCH, [list(ids), list(tokens), list(results), at,
-                                         DONE_CHANNEL])
+        rows = json.dumps([(str(job_id), token, result, 0) for job_id, token, result in items])
+        cursor.execute(_COMPLETE_BATCH, [rows, at, DONE_CHANNEL])
         return {self.to_uuid(r[0]) for r in cursor.fetchall()}
 
     def finish_completed(self, items: Sequence[tuple[uuid.UUID, str, str | None, float, str, str]],
                          at: Any) -> set[uuid.UUID]:
-        ids, tokens, results, walls, _, _ = zip(*items, strict=True)
+        rows = json.dumps([(str(job_id), token, result, wall)
+                           for job_id, token, result, wall, _, _ in items])
         with self.connection.cursor() as cursor:
-            cursor.execute(_FINISH_COMPLETED, [list(ids), list(tokens), list(results),
-                                               list(walls), at, at, DONE_CHANNEL])
+            cursor.execute(_FINISH_COMPLETED, [rows, at, at, DONE_CHANNEL])
             return {self.to_uuid(r[0]) for r in cursor.fetchall()}
 
     def notify_finished(self, cursor: Any, job_ids: Sequence[uuid.UUID]) -> None:
@@ -172,8 +172,12 @@ class PostgreSQLDialect(Dialect):
             cursor.execute(_NOTIFY, [DONE_CHANNEL, str(job_id)])
 
     def insert_metrics(self, cursor: Any, rows: Sequence[Sequence[Any]]) -> None:
+        """(job_id, task_name, queue, succeeded, wall_time_ms, recorded_at) rows; one
+        recorded_at for the batch (finish writes them all at one time)."""
         if rows:
-            cursor.execute(_METRICS_BATCH, [list(column) for column in zip(*rows, strict=True)])
+            batch = [(str(job_id), task, queue, ok, wall)
+                     for job_id, task, queue, ok, wall, _ in rows]
+            cursor.execute(_METRICS_BATCH, [rows[0][5], json.dumps(batch)])
 
     epoch_minute_sql = "CAST(FLOOR(EXTRACT(EPOCH FROM recorded_at) / 60) AS BIGINT)"
     ttl_end_sql = "completed_at + result_ttl * interval '1 second'"
