@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -228,7 +229,7 @@ class NotifyWatcher(ChangeWatcher):
     def changed(self) -> bool:
         if self._flag.is_set():
             self._flag.clear()
-            self._last = 0.0
+            self._last = time.monotonic()  # the fallback look counts from here
             return True
         return super().changed()
 

@@ -456,7 +456,10 @@ class _Loop:
         if self.w.observer is not None:
             self.observe(self.unflushed)
         self.unflushed = []
-        self.check_now = True  # a slot is free
+        # No claim here just because a slot is free: a claim that got fewer jobs than it asked
+        # for saw everything ready then, and a job added since wakes the watcher; one that got
+        # all it asked for left check_now set. An empty claim per finished batch cost a round
+        # trip between a job's finish and the pick-up of the next.
 
     def observe(self, outcomes: Sequence[Outcome]) -> None:
         # busy: attempts running in threads (at most `concurrency`: a thread that finished
