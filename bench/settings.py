@@ -1,6 +1,8 @@
 """Settings for bench/run.py: taskito plus the bench app, on a database chosen by environment.
 
 - BENCH_TASKITO=<JSON>: the TASKITO setting (default: none);
+- BENCH_DB_OPTIONS=<JSON>: OPTIONS of a server database (e.g. '{"server_side_binding": true,
+  "prepare_threshold": 5}' for psycopg's prepared statements on a direct PostgreSQL line);
 - BENCH_DB_PATH=<file>: a SQLite file (run.py makes a fresh one in a temp dir);
 - BENCH_DATABASE_URL=postgres://user:pass@host:port/<db> (or mysql://...) with
   BENCH_PG_NAME=<name>: the PostgreSQL (or MariaDB/MySQL) server of that URL, database <name>
@@ -33,7 +35,8 @@ def _database() -> dict[str, object]:
             "PASSWORD": unquote(parsed.password or ""),
             "HOST": parsed.hostname or "127.0.0.1",
             "PORT": str(parsed.port or (3306 if mysql else 5432)),
-            **({"OPTIONS": {"charset": "utf8mb4"}} if mysql else {}),
+            "OPTIONS": {**({"charset": "utf8mb4"} if mysql else {}),
+                        **json.loads(os.environ.get("BENCH_DB_OPTIONS", "{}"))},
         }
     return {
         "ENGINE": "django.db.backends.sqlite3",

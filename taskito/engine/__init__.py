@@ -35,7 +35,9 @@ class Engine(AttemptsMixin, LivenessMixin, HousekeepingMixin, ThrottlesMixin, Br
         if registry.breakers:  # the one check every other task pays
             jobs, held = self.split_by_breakers(jobs, now)
             self.defer(held, log=False)
-        if any(self.needs_admission(job) for job in jobs):
+        # asked once per (task, queue): a batch usually holds one or two
+        kinds = {(job.task_name, job.queue): job for job in jobs}
+        if any(self.needs_admission(job) for job in kinds.values()):
             limited = [job for job in jobs if self.needs_admission(job)]
             run, later = self.admit(limited, now)
             self.defer(later)

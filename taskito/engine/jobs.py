@@ -21,7 +21,7 @@ class ClaimedJob:
     args: str
     kwargs: str
     priority: int
-    scheduled_at: Any
+    scheduled_at: Any  # orders a claimed batch: a datetime, or SQLite's stored text
     attempts: int
     retry_count: int
     max_retries: int

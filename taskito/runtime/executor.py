@@ -97,7 +97,7 @@ class Executor:
                 return Outcome(job, "cancelled", _elapsed(started), error=str(exc))
             return self._failed(spec, job, exc, started, now)
         try:
-            result = _dumps(value)
+            result = "null" if value is None else _dumps(value)
         except (TypeError, ValueError) as exc:
             error = SerializationError(f"result of {job.task_name} is not JSON-serializable: {exc}")
             return self._failed(spec, job, error, started, now)
@@ -108,8 +108,7 @@ class Executor:
         """`_call_caught` for a coroutine; a cancel of this running job (the coroutine was
         cancelled for it) becomes the same TaskCancelledError as from check_cancelled()."""
         try:
-            args, kwargs = loads(job.args), loads(job.kwargs)
-            return await spec.func(*args, **kwargs), None
+            return await spec.func(*_args(job.args), **_kwargs(job.kwargs)), None
         except (Exception, SystemExit) as exc:
             return None, exc
         except asyncio.CancelledError:
@@ -163,8 +162,7 @@ class Executor:
             ctx = _current.get()
             assert ctx is not None
             return async_to_sync(self._on_own_loop)(spec, job, ctx)
-        args, kwargs = loads(job.args), loads(job.kwargs)
-        return spec.func(*args, **kwargs)
+        return spec.func(*_args(job.args), **_kwargs(job.kwargs))
 
     async def _on_own_loop(self, spec: TaskSpec, job: ClaimedJob, ctx: JobContext) -> Any:
         """An async task run from a thread (`run_once`, `--pool process` children): on a
@@ -221,6 +219,15 @@ async def _off_loop(fn: Callable[..., None], *args: Any, **kwargs: Any) -> None:
             close_old_connections()
 
     await sync_to_async(call, thread_sensitive=False)()
+
+
+def _args(text: str) -> Any:
+    """The job's positional arguments; no JSON decoder for the common empty list."""
+    return [] if text == "[]" else loads(text)
+
+
+def _kwargs(text: str) -> Any:
+    return {} if text == "{}" else loads(text)
 
 
 def _unregistered(job: ClaimedJob, started: float) -> Outcome:

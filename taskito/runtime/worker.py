@@ -409,33 +409,40 @@ class _Loop:
 
     def collect(self, *, block: bool) -> None:
         """Move finished outcomes from the pool; when blocking, wait one poll interval."""
+        done = self.done
         try:
-            item = self.done.get(timeout=self.idle_wait()) if block else self.done.get_nowait()
-            while True:
-                was_async = False
-                if item is not None and self.async_ids:
-                    job_id = item.id if isinstance(item, ClaimedJob) else item.job.id
-                    was_async = job_id in self.async_ids
-                    self.async_ids.discard(job_id)
-                if isinstance(item, ClaimedJob):
-                    self.unstarted.append(item)
-                    self.running.pop(item.id, None)
-                    self.in_flight -= 1
-                elif item is not None and item.job.id in self.timed_out:
-                    self.timed_out.discard(item.job.id)  # its thread is free again
-                    self.in_flight -= 1
-                elif item is not None:
-                    self.running.pop(item.job.id, None)
-                    self.started.pop(item.job.id, None)
+            item = done.get(timeout=self.idle_wait()) if block else done.get_nowait()
+        except Empty:
+            return
+        running, started, async_ids = self.running, self.started, self.async_ids
+        finished = 0
+        while True:
+            if isinstance(item, Outcome):
+                job_id = item.job.id
+                if job_id in self.timed_out:
+                    self.timed_out.discard(job_id)  # its thread is free again
+                else:
+                    running.pop(job_id, None)
+                    started.pop(job_id, None)
                     self.unflushed.append(item)
-                    if not was_async:  # the sync prefetch follows sync jobs' durations
+                    finished += 1
+                    if not async_ids or job_id not in async_ids:
+                        # the sync prefetch follows sync jobs' durations
                         self.avg_ms = item.wall_ms if self.avg_ms is None else (
                             0.9 * self.avg_ms + 0.1 * item.wall_ms)
-                    self.in_flight -= 1
-                    self.active()
-                item = self.done.get_nowait()
-        except Empty:
-            pass
+                async_ids.discard(job_id)
+                self.in_flight -= 1
+            elif item is not None:  # a ClaimedJob not started: the worker is stopping
+                async_ids.discard(item.id)
+                self.unstarted.append(item)
+                running.pop(item.id, None)
+                self.in_flight -= 1
+            try:
+                item = done.get_nowait()
+            except Empty:
+                break
+        if finished:
+            self.active()
 
     def flush(self) -> None:
         if self.unstarted:
