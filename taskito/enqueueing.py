@@ -136,16 +136,18 @@ class EnqueueMixin(QueueBase):
             dependencies=_job_ids(depends_on),
         )
 
-    def default_plan(self, task_name: str, spec: TaskSpec | None) -> Plan:
+    def default_plan(self, task_name: str, spec: TaskSpec | None,
+                     dialect: Dialect | None = None) -> Plan:
         """plan() for a call without options: the resolved defaults are cached per task (and
-        dropped when the TASKITO setting changes); only the timestamps are new."""
+        dropped when the TASKITO setting changes); only the timestamps are new. (`dialect`:
+        this queue's, when the caller has it at hand.)"""
         key = (task_name, taskito_settings.generation)
         cached = self._plans.get(key)
         if cached is None:
             cached = self.plan(task_name, spec)
             self._plans = {k: v for k, v in self._plans.items() if k[1] == key[1]}
             self._plans[key] = cached
-        at = self.dialect.dt(timezone.now())
+        at = (dialect or self.dialect).dt(timezone.now())
         return Plan(cached.task_name, cached.queue, cached.priority, cached.max_retries,
                     cached.timeout_ms, cached.soft_timeout_ms, at, at, None, cached.result_ttl,
                     None, [])
@@ -173,9 +175,10 @@ class EnqueueMixin(QueueBase):
         if hooks:
             options, unique_key = middleware.on_enqueue(hooks, task_name, args, kwargs,
                                                         options, unique_key)
+        dialect = self.dialect  # once: the property reads the settings
         fast = not options and (spec is None or spec.expires is None)
-        plan = self.default_plan(task_name, spec) if fast else self.plan(task_name, spec,
-                                                                         **options)
+        plan = self.default_plan(task_name, spec, dialect) if fast else self.plan(
+            task_name, spec, **options)
         if args or kwargs:
             args_json, kwargs_json = dump_call(task_name, args, kwargs)
         else:
@@ -185,8 +188,8 @@ class EnqueueMixin(QueueBase):
         _check_key(unique_key)
         if unique_key is None and not plan.dependencies:
             job_id = new_id()
-            self.dialect.insert_jobs([self.row(plan, job_id, args_json, kwargs_json)])
-            if signals.job_enqueued.has_listeners():
+            dialect.insert_jobs([self.row(plan, job_id, args_json, kwargs_json, dialect=dialect)])
+            if signals.job_enqueued.receivers and signals.job_enqueued.has_listeners():
                 self._after_enqueue(plan, [job_id])
             return self._enqueued([job_id])[0] if self.test_mode_state else self.handle(job_id)
         # Write first, then read: on SQLite a deferred transaction that reads first cannot wait
