@@ -189,7 +189,8 @@ class EnqueueMixin(QueueBase):
         if unique_key is None and not plan.dependencies:
             job_id = new_id()
             dialect.insert_jobs([self.row(plan, job_id, args_json, kwargs_json, dialect=dialect)])
-            if signals.job_enqueued.receivers and signals.job_enqueued.has_listeners():
+            enqueued = signals.job_enqueued
+            if enqueued.receivers and enqueued.has_listeners(self.__class__):
                 self._after_enqueue(plan, [job_id])
             return self._enqueued([job_id])[0] if self.test_mode_state else self.handle(job_id)
         # Write first, then read: on SQLite a deferred transaction that reads first cannot wait
@@ -294,7 +295,7 @@ class EnqueueMixin(QueueBase):
 
     def _after_enqueue(self, plan: Plan, ids: list[uuid.UUID]) -> None:
         """Wake workers and send `job_enqueued` once the enclosing transaction commits."""
-        if not signals.job_enqueued.has_listeners():
+        if not signals.job_enqueued.has_listeners(self.__class__):
             return
 
         def send() -> None:

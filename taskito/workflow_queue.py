@@ -55,7 +55,7 @@ class WorkflowMixin(EnqueueMixin):
         d = self.dialect
         with transaction.atomic(using=self.using), d.cursor() as cursor:
             d.insert_workflow(cursor, workflow_id, graph.to_json(), len(graph.exits), now, rows)
-            if signals.job_enqueued.has_listeners():
+            if signals.job_enqueued.has_listeners(self.__class__):
                 transaction.on_commit(lambda: self._announce(names), using=self.using)
         if self.test_mode_state is not None:
             self._run_here(self.test_mode_state, workflow_id)

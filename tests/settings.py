@@ -115,6 +115,13 @@ def _database(suffix: str = "", *, direct: bool = False) -> dict[str, object]:
 # "jobs": a second database of the same kind, for the tests of TASKITO["DATABASE"] and
 # Queue(using=...) (tests/core/test_separate_database.py); only tests that ask for it use it.
 DATABASES = {"default": _database(), "jobs": _database("-jobs")}
+_PG = "postgresql" in str(DATABASES["default"]["ENGINE"])
+if os.environ.get("TASKITO_TEST_PG_OPTIONS") and _PG:
+    # TASKITO_TEST_PG_OPTIONS='{"server_side_binding": true, "prepare_threshold": 5}': the
+    # suite on psycopg's server-side binding and prepared statements (README, "Speed")
+    for _settings in DATABASES.values():
+        _settings["OPTIONS"] = {**dict(_settings.get("OPTIONS") or {}),  # type: ignore[call-overload]
+                                **json.loads(os.environ["TASKITO_TEST_PG_OPTIONS"])}
 if os.environ.get("TASKITO_TEST_DIRECT_ALIAS"):
     # an alias to the default test database that bypasses TASKITO_TEST_DB_PORT's pooler
     # (for TASKITO["LISTEN_DATABASE"])

@@ -134,12 +134,12 @@ class AttemptsMixin(EngineBase):
 
     def _finished_signals(self, applied: Sequence[Outcome],
                           dead_ids: dict[uuid.UUID, uuid.UUID]) -> None:
-        if signals.job_finished.has_listeners():
+        if signals.job_finished.has_listeners(type(self)):
             for o in applied:
                 signals.send_guarded(signals.job_finished, sender=type(self), job_id=o.job.id,
                                      task_name=o.job.task_name, queue=o.job.queue,
                                      status=_LABELS[o.kind], error=o.error)
-        if dead_ids and signals.job_dead.has_listeners():
+        if dead_ids and signals.job_dead.has_listeners(type(self)):
             for o in applied:
                 if o.job.id in dead_ids:
                     signals.send_guarded(signals.job_dead, sender=type(self), job_id=o.job.id,
@@ -286,7 +286,7 @@ class AttemptsMixin(EngineBase):
                                                 dumps(partial, "partial result"),
                                                 with_partial=True)
             extra["partial"] = partial
-        if changed and signals.job_progress.has_listeners():
+        if changed and signals.job_progress.has_listeners(type(self)):
             signals.send_guarded(signals.job_progress, sender=type(self), job_id=job_id,
                                  progress=progress, **extra)
         return changed

@@ -44,7 +44,7 @@ class Executor:
             return _unregistered(job, started)
         if self.manage_connections:
             close_old_connections()
-        if signals.job_started.has_listeners():
+        if signals.job_started.has_listeners(Executor):
             self._started_signal(job)
         token = _current.set(self.context(job))
         hooks = middleware.safe_chain(spec, job.id)
@@ -65,7 +65,7 @@ class Executor:
         spec = registry.resolve(job.task_name)
         if spec is None:
             return _unregistered(job, started)
-        if signals.job_started.has_listeners():
+        if signals.job_started.has_listeners(Executor):
             await _off_loop(self._started_signal, job)
         _current.set(ctx)
         hooks = middleware.safe_chain(spec, job.id)

@@ -140,3 +140,30 @@ def test_job_finished_is_not_sent_for_a_superseded_outcome(worker, capture, on_s
     tasks.noop.delay()
     worker.run_once()
     assert events == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_receivers_connected_for_a_sender_hear_that_sender(worker, queue):
+    """A receiver connected with `sender=` its signal's sender (the queue's class, the
+    Executor, the engine's class) is called like one connected for every sender: the cheap
+    "anyone listening?" checks ask about that sender."""
+    from taskito.engine import Engine
+    from taskito.queue import Queue
+
+    heard = []
+
+    def receiver(sender, signal, **kwargs):
+        heard.append((signal, sender))
+
+    wiring = [(signals.job_enqueued, Queue), (signals.job_started, Executor),
+              (signals.job_finished, Engine), (signals.job_dead, Engine)]
+    for signal, sender in wiring:
+        signal.connect(receiver, sender=sender)
+    try:
+        tasks.noop.delay()
+        tasks.fatal.delay()
+        worker.run_until_empty()
+    finally:
+        for signal, sender in wiring:
+            signal.disconnect(receiver, sender=sender)
+    assert {pair for pair in heard} == set(wiring)
