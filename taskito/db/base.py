@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from django.db import connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -24,7 +24,7 @@ from taskito.db import statements as q
 from taskito.db.statements import CLAIM_COLUMNS, INSERT_COLUMNS, METRIC_COLUMNS
 
 __all__ = ["CLAIM_COLUMNS", "IDLE_LOOK_MIN", "INSERT_COLUMNS", "METRIC_COLUMNS", "ChangeWatcher",
-           "Dialect", "OverviewRows", "ReadyWatcher"]
+           "Dialect", "OverviewRows", "ReadyWatcher", "Upkeep"]
 
 #: the shortest gap between two looks of a ReadyWatcher (seconds)
 IDLE_LOOK_MIN = 0.001
@@ -45,6 +45,12 @@ class OverviewRows:
     dead_letters: int
     #: (queue, minute since the Unix epoch, runs, succeeded runs)
     throughput: list[tuple[str, int, int, int]]
+
+
+class Upkeep(Protocol):
+    """Background work a worker runs for its database (see Dialect.upkeep)."""
+
+    def close(self) -> None: ...
 
 
 class ChangeWatcher:
@@ -644,6 +650,11 @@ class Dialect:
         with self.cursor() as cursor:
             cursor.execute(q.TAKE_PROBE, [job, stamp, task_name, cutoff, job, cutoff])
             return bool(cursor.rowcount == 1)
+
+    def upkeep(self) -> Upkeep | None:
+        """Work a worker runs beside its loop for this database (started now; the worker
+        closes it when it stops), or None: nothing by default."""
+        return None
 
     # -- waiting ---------------------------------------------------------------------------
     def watcher(self, interval: float, wake: Callable[[], None] | None = None,

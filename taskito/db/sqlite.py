@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+from django.db import DatabaseError, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from taskito.db import statements as q
@@ -35,6 +37,68 @@ _CLAIM = stmt("sqlite", "claim", (
     f"WHERE id IN (SELECT j.id FROM {JOB} j INDEXED BY {{index}} WHERE {{where}} "
     f"ORDER BY j.priority DESC, j.scheduled_at, j.id LIMIT %s) "
     f"RETURNING {', '.join(_RETURNING)}"), (JobStatus.PENDING, JobStatus.RUNNING))
+
+
+_CHECKPOINT = stmt("sqlite", "wal_checkpoint", "PRAGMA wal_checkpoint(PASSIVE)")
+#: seconds between a worker's background checkpoints (see Checkpointer): the shortest, after
+#: one that copied pages, and the longest, reached by doubling while there is nothing to copy
+CHECKPOINT_EVERY = (0.01, 0.1)
+
+
+class Checkpointer:
+    """Copies the write-ahead log into the database file from a thread of the worker, on a
+    connection of its own, every CHECKPOINT_EVERY seconds.
+
+    SQLite otherwise checkpoints inside the commit that grows the log past 1,000 pages
+    (`wal_autocheckpoint`), file sync included: one claim or enqueue in a few hundred paid
+    ~10 ms, which was the whole of the round trip's p99. A PASSIVE checkpoint takes no lock
+    that writers wait on, and small ones stall the file system's other writes less than one
+    of 1,000 pages does (measured p99 of 200 x delay -> result on one machine: 12 ms with the
+    automatic checkpoint, 10-13 ms checkpointing every 0.25-1 s, 6 ms every 50 ms, 3.9 ms
+    every 10 ms, 2.5 ms with no checkpoint at all). The automatic one stays as a backstop (a
+    process without a worker, a checkpointer that falls behind)."""
+
+    def __init__(self, dialect: Dialect, interval: tuple[float, float] = CHECKPOINT_EVERY
+                 ) -> None:
+        self.dialect = dialect
+        self.interval = interval
+        #: pages copied into the database file so far (tests and the curious)
+        self.checkpointed = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="taskito-checkpoint",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        shortest, longest = self.interval
+        wait = shortest
+        # the log's size and its pages copied at the last look: the pragma counts from the
+        # log's start, which the next writer rewinds once everything was copied
+        last_log = last_done = 0
+        wrapper = connections.create_connection(self.dialect.alias)
+        try:
+            while not self._stop.wait(wait):
+                copied = 0
+                try:
+                    wrapper.ensure_connection()
+                    with wrapper.wrap_database_errors:
+                        raw: Any = wrapper.connection
+                        _busy, log, done = raw.execute(_CHECKPOINT).fetchone()
+                    if log < last_log:  # rewound since
+                        last_done = 0
+                    copied = max(0, done - last_done)
+                    last_log, last_done = log, done
+                    self.checkpointed += copied
+                except DatabaseError as exc:  # the next round tries again
+                    logger.debug("background checkpoint failed: %s", exc)
+                    wrapper.close()
+                wait = shortest if copied else min(longest, wait * 2)
+        finally:
+            wrapper.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
 
 
 class DataVersionWatcher(ChangeWatcher):
@@ -98,6 +162,12 @@ class SQLiteDialect(Dialect):
     def watcher(self, interval: float, wake: Callable[[], None] | None = None,
                 queues: Sequence[str] | None = None) -> ChangeWatcher:
         return DataVersionWatcher(self, interval)
+
+    def upkeep(self) -> Checkpointer | None:
+        connection = self.connection
+        if connection.settings_dict.get("NAME") in (":memory:", "") or _is_memory(connection):
+            return None  # no file, no log
+        return Checkpointer(self)
 
     def configure_connection(self, connection: BaseDatabaseWrapper) -> None:
         if connection.settings_dict.get("NAME") in (":memory:", "") or _is_memory(connection):

@@ -200,6 +200,8 @@ class _Loop:
                                                     wake=lambda: self.done.put(None),
                                                     queues=worker.queues)
         worker._wake = lambda: self.done.put(None)
+        #: what the database wants run beside the loop (SQLite: WAL checkpoints)
+        self.upkeep = worker.queue.dialect.upkeep()
         self.last_check = 0.0
         self.check_now = True
         self.backoff = 0.0
@@ -490,6 +492,8 @@ class _Loop:
 
     def close(self) -> None:
         self.watcher.close()
+        if self.upkeep is not None:
+            self.upkeep.close()
         # After a drain timeout the jobs still running were handed back: do not wait for them
         # (their late results are fenced off by the claim token).
         leave = bool(self.w.abandoned or self.w.stuck)
