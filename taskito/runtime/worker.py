@@ -465,10 +465,14 @@ class _Loop:
         if self.w.observer is not None:
             self.observe(self.unflushed)
         self.unflushed = []
-        # No claim here just because a slot is free: a claim that got fewer jobs than it asked
-        # for saw everything ready then, and a job added since wakes the watcher; one that got
-        # all it asked for left check_now set. An empty claim per finished batch cost a round
-        # trip between a job's finish and the pick-up of the next.
+        # Claim again at once only when the batch may have made jobs ready (a retry, a next
+        # step, a dependent: written on this worker's own connection, which wakes no watcher
+        # of its own). Not just because a slot is free: a claim that got fewer jobs than it
+        # asked for saw everything ready then, and a job added since wakes the watcher; one
+        # that got all it asked for left check_now set. An empty claim per finished batch
+        # cost a round trip between a job's finish and the pick-up of the next.
+        if self.w.engine.readied:
+            self.check_now = True
 
     def observe(self, outcomes: Sequence[Outcome]) -> None:
         # busy: attempts running in threads (at most `concurrency`: a thread that finished

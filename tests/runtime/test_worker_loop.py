@@ -152,3 +152,36 @@ def test_run_executor_crash_respects_max_retries(queue, monkeypatch):
     job = tasks.add.apply_async(args=(2, 2), max_retries=1)
     Worker(queue, concurrency=1, burst=True, max_jobs=5).run()
     assert job.refresh().status == "dead"
+
+
+# -- what a worker's own writes make ready, it claims without waiting for a watcher ----------
+# Its own commits wake none of its watchers (SQLite's data_version counts other connections'
+# commits; PostgreSQL's finish notifies result waiters, not workers), so with the periodic
+# re-check an hour away these jobs run only if the finish says they may be ready.
+
+def keep_running(worker: Worker, until, timeout: float = 15.0):
+    thread, _ = run_in_thread(worker)
+    try:
+        from tests.conftest import wait_for
+
+        wait_for(until, timeout=timeout)
+    finally:
+        worker.stop()
+        thread.join(timeout=30)
+
+
+def test_run_claims_a_dependent_as_soon_as_its_dependency_completes(queue):
+    first = tasks.noop.delay()
+    chain = [first]
+    for _ in range(3):
+        chain.append(tasks.noop.apply_async(depends_on=[chain[-1].id]))
+    worker = Worker(queue, concurrency=2, idle_recheck=3600)
+    keep_running(worker, lambda: chain[-1].refresh().status == "complete")
+    assert [job.refresh().status for job in chain] == ["complete"] * 4
+
+
+def test_run_claims_a_retry_due_at_once(queue, tmp_path):
+    job = tasks.flaky.delay(str(tmp_path / "count"), 2)  # retry_delays=[0]
+    worker = Worker(queue, concurrency=2, idle_recheck=3600)
+    keep_running(worker, lambda: job.refresh().status == "complete")
+    assert job.result(timeout=1) == 3
