@@ -321,23 +321,17 @@ class Dialect:
         return {job_id for job_id, token, _ in items if (job_id, token) in landed}
 
     def finish_completed(self, items: Sequence[tuple[uuid.UUID, str, str | None, float, str, str]],
-                         at: Any) -> tuple[set[uuid.UUID], bool]:
+                         at: Any) -> set[uuid.UUID]:
         """Mark (id, claim token, result, wall ms, task name, queue) running attempts complete
-        and record a metric row for each that landed, atomically. Returns the ids that landed,
-        and whether other jobs depend on any of them (they may be ready now). The finish of a
-        batch that only completed jobs (the common case); by default the statements of
-        `finish` in a transaction of their own."""
+        and record a metric row for each that landed, atomically; return the ids that landed.
+        The finish of a batch that only completed jobs (the common case); by default the two
+        statements of `finish` in a transaction of their own."""
         with transaction.atomic(using=self.alias), self.cursor() as cursor:
             landed = self.complete_jobs(cursor, [item[:3] for item in items], at)
             self.insert_metrics(cursor, [(self.uid(job_id), name, queue, True, wall, at)
                                          for job_id, _, _, wall, name, queue in items
                                          if job_id in landed])
-            depended = False
-            if landed:
-                cursor.execute(q.ANY_DEPENDENT.format(marks=", ".join(["%s"] * len(landed))),
-                               [self.uid(job_id) for job_id in landed])
-                depended = cursor.fetchone() is not None
-        return landed, depended
+        return landed
 
     def retry_job(self, cursor: Any, job_id: uuid.UUID, token: str, retry_at: datetime | None,
                   error: str | None) -> bool:

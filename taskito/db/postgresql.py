@@ -69,8 +69,7 @@ _FINISH_COMPLETED = _pg("finish_completed", (
     f"WITH v AS ({_DONE_VALUES}), done AS ({_COMPLETE} RETURNING t.id, t.task_name, "
     f"t.queue), m AS (INSERT INTO {METRIC} ({', '.join(METRIC_COLUMNS)}) SELECT done.id, "
     f"done.task_name, done.queue, true, v.wall, %s FROM done JOIN v ON v.id = done.id) "
-    f"SELECT id, pg_notify(%s, id::text), EXISTS (SELECT 1 FROM {q.DEPENDENCY} d "
-    f"WHERE d.depends_on_id = done.id) FROM done"), (JobStatus.RUNNING, JobStatus.COMPLETE))
+    f"SELECT id, pg_notify(%s, id::text) FROM done"), (JobStatus.RUNNING, JobStatus.COMPLETE))
 # The MATERIALIZED CTE with its LIMIT keeps the planner from locking more rows than asked;
 # FOR NO KEY UPDATE lets error/log rows reference the job without blocking. "{where}":
 # Dialect.ready_filter.
@@ -189,13 +188,12 @@ class PostgreSQLDialect(Dialect):
         return {self.to_uuid(r[0]) for r in cursor.fetchall()}
 
     def finish_completed(self, items: Sequence[tuple[uuid.UUID, str, str | None, float, str, str]],
-                         at: Any) -> tuple[set[uuid.UUID], bool]:
+                         at: Any) -> set[uuid.UUID]:
         rows = json.dumps([(str(job_id), token, result, wall)
                            for job_id, token, result, wall, _, _ in items])
         with self.connection.cursor() as cursor:
             cursor.execute(_FINISH_COMPLETED, [rows, at, at, DONE_CHANNEL])
-            found = cursor.fetchall()
-        return {self.to_uuid(r[0]) for r in found}, any(r[2] for r in found)
+            return {self.to_uuid(r[0]) for r in cursor.fetchall()}
 
     def notify_finished(self, cursor: Any, job_ids: Sequence[uuid.UUID]) -> None:
         for job_id in job_ids:

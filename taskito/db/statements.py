@@ -81,8 +81,6 @@ INSERT_JOB = _b("insert_job", f"INSERT INTO {JOB} ({', '.join(INSERT_COLUMNS)}) 
 INSERT_UNIQUE_JOB = _b("insert_unique_job", INSERT_JOB + " ON CONFLICT DO NOTHING RETURNING id")
 ACTIVE_UNIQUE = _b("active_unique", f"SELECT id FROM {JOB} WHERE unique_key = %s "
                                     f"AND status IN ({PENDING}, {RUNNING})")
-ANY_DEPENDENT = _b("any_dependent", (
-    f"SELECT 1 FROM {DEPENDENCY} WHERE depends_on_id IN ({{marks}}) LIMIT 1"))
 INSERT_DEPENDENCY = _b("insert_dependency",
                        f"INSERT INTO {DEPENDENCY} (job_id, depends_on_id) VALUES (%s, %s)")
 #: a batch of unique jobs in one statement; "{values}" holds one "(%s, ...)" group per row.

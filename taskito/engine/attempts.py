@@ -80,13 +80,12 @@ class AttemptsMixin(EngineBase):
         dead_ids: dict[uuid.UUID, uuid.UUID] = {}
         if len(done) == len(outcomes) and _plain(done):
             # the common batch: one statement where the database can (see finish_completed)
-            landed, self.readied = d.finish_completed(
+            landed = d.finish_completed(
                 [(o.job.id, o.job.token, o.result, o.wall_ms, o.job.task_name, o.job.queue)
                  for o in done], at)
             applied = _landed(done, landed)
         else:
             applied = self._write(outcomes, done, dead_ids, now, at)
-            self.readied = True  # retries, next steps, freed slots, dependents: maybe
         self._finished_signals(applied, dead_ids)
         self._finished_middleware(applied)
         _log_outcomes(applied, dead_ids, now)

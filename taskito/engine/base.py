@@ -15,10 +15,6 @@ class EngineBase:
 
     def __init__(self, queue: Queue) -> None:
         self.queue = queue
-        #: whether the last `finish` may have made jobs ready (a retry due now, a workflow's
-        #: next step, a job that waited on one that completed): its worker claims again then,
-        #: since its own commits wake no watcher of its own
-        self.readied = False
 
     def __repr__(self) -> str:
         return f"<Engine of {self.queue!r}>"

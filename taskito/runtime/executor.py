@@ -98,6 +98,8 @@ class Executor:
             return self._failed(spec, job, exc, started, now)
         try:
             result = "null" if value is None else _dumps(value)
+            if not result.isascii():
+                result.encode()  # a lone surrogate cannot be stored: fail the job, not its batch
         except (TypeError, ValueError) as exc:
             error = SerializationError(f"result of {job.task_name} is not JSON-serializable: {exc}")
             return self._failed(spec, job, error, started, now)

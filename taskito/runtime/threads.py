@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
-from queue import SimpleQueue
+from queue import Empty, SimpleQueue
 
 _STOP = object()
 
@@ -59,8 +59,11 @@ class JobThreads[T]:
         self._closed = True
         dropped: list[T] = []
         if cancel:
-            while not self._items.empty():
-                item = self._items.get_nowait()
+            while True:
+                try:  # a thread may take the last item between a look and a get
+                    item = self._items.get_nowait()
+                except Empty:
+                    break
                 if item is not _STOP:
                     dropped.append(item)  # type: ignore[arg-type]
         for _ in self._threads:

@@ -333,12 +333,13 @@ class _Loop:
         limit = free if w.max_jobs is None else min(free, w.max_jobs - w.claimed)
         try:
             jobs = w.engine.claim(worker_id=w.worker_id, limit=limit, queues=w.queues)
+            # a full claim means more may be ready, even when screening held some back
+            self.check_now = len(jobs) == limit
             jobs = w.engine.screen(jobs, warned=w.unknown_tasks)
         except DatabaseError as exc:
             self._db_error("claim", exc)
             return False, 0
         self.backoff = 0.0
-        self.check_now = len(jobs) == limit
         running = self.running
         for job in jobs:
             running[job.id] = job
@@ -465,14 +466,10 @@ class _Loop:
         if self.w.observer is not None:
             self.observe(self.unflushed)
         self.unflushed = []
-        # Claim again at once only when the batch may have made jobs ready (a retry, a next
-        # step, a dependent: written on this worker's own connection, which wakes no watcher
-        # of its own). Not just because a slot is free: a claim that got fewer jobs than it
-        # asked for saw everything ready then, and a job added since wakes the watcher; one
-        # that got all it asked for left check_now set. An empty claim per finished batch
-        # cost a round trip between a job's finish and the pick-up of the next.
-        if self.w.engine.readied:
-            self.check_now = True
+        # a slot is free, and the batch may have made jobs ready on this worker's own
+        # connection (a retry due now, a next step, a dependent), which wakes none of its
+        # watchers: look again at once (also how --burst learns it is done)
+        self.check_now = True
 
     def observe(self, outcomes: Sequence[Outcome]) -> None:
         # busy: attempts running in threads (at most `concurrency`: a thread that finished

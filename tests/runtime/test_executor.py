@@ -6,6 +6,7 @@ import pytest
 
 from taskito import MaxRetriesExceededError
 from taskito.models import DeadLetter, Job, JobError, TaskMetric
+from taskito.runtime.executor import Executor
 from tests.testapp import tasks
 
 pytestmark = pytest.mark.django_db
@@ -127,6 +128,25 @@ def test_run_once_non_json_result_fails_the_attempt(worker):
     assert job.status == "pending"
     assert job.error.startswith(f"SerializationError: result of {tasks.returns_object.name} "
                                 "is not JSON-serializable")
+
+
+def test_a_result_text_the_database_cannot_store_fails_the_attempt(queue):
+    """A lone surrogate encodes to JSON but not to UTF-8: the attempt fails with a clear error
+    (and is retried), instead of every write of its batch failing after it."""
+    import time
+
+    from taskito.engine import Engine
+    from taskito.registry import registry
+
+    job = tasks.returns_object.delay()
+    engine = Engine(queue)
+    claimed = engine.claim(worker_id="here", limit=1)[0]
+    outcome = Executor(queue, manage_connections=False).outcome(
+        registry.get(claimed.task_name), claimed, "\ud800", None, time.perf_counter(), None)
+    assert outcome.kind == "retry"
+    assert outcome.error.startswith(f"SerializationError: result of {tasks.returns_object.name}")
+    assert engine.finish([outcome]) == 1
+    assert job.refresh().status == "pending"
 
 
 def test_run_once_non_json_result_ends_dead_after_retries(worker):

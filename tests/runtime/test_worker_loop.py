@@ -156,8 +156,9 @@ def test_run_executor_crash_respects_max_retries(queue, monkeypatch):
 
 # -- what a worker's own writes make ready, it claims without waiting for a watcher ----------
 # Its own commits wake none of its watchers (SQLite's data_version counts other connections'
-# commits; PostgreSQL's finish notifies result waiters, not workers), so with the periodic
-# re-check an hour away these jobs run only if the finish says they may be ready.
+# commits; PostgreSQL's finish notifies result waiters, not workers): with the periodic
+# re-check an hour away, these jobs run at once only because a worker looks again after each
+# batch it finishes and after each full claim.
 
 def keep_running(worker: Worker, until, timeout: float = 15.0):
     thread, _ = run_in_thread(worker)
@@ -185,3 +186,28 @@ def test_run_claims_a_retry_due_at_once(queue, tmp_path):
     worker = Worker(queue, concurrency=2, idle_recheck=3600)
     keep_running(worker, lambda: job.refresh().status == "complete")
     assert job.result(timeout=1) == 3
+
+
+def test_run_claims_what_a_screened_claim_left_behind(queue):
+    """A full claim whose jobs screening held back (here: an unknown task's) still means more
+    may be ready."""
+    jobs = []
+    for i in range(4):  # in claim order: an unknown task's job, then a runnable one
+        queue.enqueue("tests.deployed_later", priority=100 - 2 * i)
+        jobs.append(tasks.noop.apply_async(priority=99 - 2 * i))
+    worker = Worker(queue, concurrency=1, prefetch=1, idle_recheck=3600)
+    keep_running(worker, lambda: all(job.refresh().status == "complete" for job in jobs))
+
+
+def test_run_burst_returns_once_the_last_job_is_written(queue):
+    tasks.add.map([(i, i) for i in range(10)])
+    worker = Worker(queue, concurrency=4, burst=True, idle_recheck=3600)
+    thread, returned = run_in_thread(worker)
+    from tests.conftest import wait_for
+
+    try:
+        wait_for(lambda: returned, timeout=15)
+    finally:
+        worker.stop()
+        thread.join(timeout=30)
+    assert returned == [10]
