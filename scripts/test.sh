@@ -17,14 +17,21 @@
 # install it with pip into a fresh venv of that line's Python and Django, and run a new
 # project through it.
 #
-# Coverage (coverage.py, configured in pyproject.toml): every database run of the lines in
-# TASKITO_COVERAGE_LINES runs under `coverage run`, worker subprocesses included
+# Coverage (coverage.py, configured in pyproject.toml): the database runs in
+# TASKITO_COVERAGE_DBS of the lines in TASKITO_COVERAGE_LINES run under `coverage run`,
+# worker subprocesses included
 # (COVERAGE_PROCESS_START; `coverage combine` merges each process's data), and prints one
 # line "coverage: LINE on DB: N% ..."; a whole-suite run below TASKITO_COVERAGE_FLOOR fails.
 # The report per module is kept in test-output/LINE/coverage-DB/report.txt.
 #
 # Environment:
 #   TASKITO_COVERAGE_LINES lines measured (default: "main"; "" for none)
+#   TASKITO_COVERAGE_DBS   their database runs measured (default: "sqlite postgres"; add
+#                          "mysql" for the MariaDB/MySQL run, which .ci/run leaves unmeasured
+#                          to stay under 30 minutes: coverage slows a run by about half)
+#   TASKITO_PROCESS_LINES  lines that run the worker-process tests (-m process; default:
+#                          "main": the other lines check what differs between Django
+#                          versions, and the packaging test runs a worker on the oldest)
 #   TASKITO_COVERAGE_FLOOR the least line+branch coverage of taskito/ a run may have (percent)
 #   TASKITO_LINES          lines to run (default: "main dj60 dj52"), e.g. TASKITO_LINES=main
 #   TASKITO_PG_LINES       lines that also run on PostgreSQL (default: "main"; "main dj60
@@ -49,6 +56,8 @@ PG_LINES=" ${TASKITO_PG_LINES-main} "
 MYSQL_LINES=" ${TASKITO_MYSQL_LINES-main} "
 COV_LINES=" ${TASKITO_COVERAGE_LINES-main} "
 COV_FLOOR="${TASKITO_COVERAGE_FLOOR:-94}"
+COV_DBS=" ${TASKITO_COVERAGE_DBS-sqlite postgres} "
+PROCESS_LINES=" ${TASKITO_PROCESS_LINES-main} "
 started=$SECONDS
 
 failed=()
@@ -89,7 +98,7 @@ run_pytest() {
     # WHOLE is 1 (the whole suite ran, no pytest args from the caller).
     local line="$1" db="$2" venv="$3" whole="$4" status=0 cov_status=0 total
     shift 4
-    if [[ "$COV_LINES" != *" $line "* ]]; then
+    if [[ "$COV_LINES" != *" $line "* || "$COV_DBS" != *" $db "* ]]; then
         "$venv/bin/python" -m pytest "$@"
         return
     fi
@@ -137,7 +146,8 @@ pytest_on() {
     local whole=0
     (( $# == 0 )) && whole=1
     mkdir -p "$dir"
-    local base=(-p no:cacheprovider --basetemp "$dir/tmp")
+    # --durations: the slowest tests of each run, for whoever keeps .ci/run under 30 minutes
+    local base=(-p no:cacheprovider --basetemp "$dir/tmp" --durations=10)
     if [[ -z "$url" ]]; then
         (unset TASKITO_TEST_DATABASE_URL; export TASKITO_TEST_DIR="$dir"
          run_pytest "$line" sqlite "$venv" "$whole" "${base[@]}" "$@")
@@ -176,6 +186,10 @@ print("test: line %s: Python %s, Django %s" % (sys.argv[1], sys.version.split()[
         run_step "main: ruff" "$venv/bin/ruff" check .
         header "line main: mypy taskito"
         run_step "main: mypy" "$venv/bin/mypy" taskito
+    fi
+    if [[ "$PROCESS_LINES" != *" $line "* ]]; then
+        set -- -m "not process and not packaging" "$@"
+        echo "test: line $line leaves out the worker-process tests (TASKITO_PROCESS_LINES)"
     fi
     header "line $line: pytest on SQLite"
     run_step "$line: pytest (SQLite)" pytest_on "$line" "$venv" "" "$@"
