@@ -38,8 +38,9 @@
 #                          dj52" for all)
 #   TASKITO_MYSQL_LINES    lines that also run on MariaDB/MySQL (default: "main")
 #   TASKITO_SKIP_PACKAGING set to 1 to skip the packaging test (it installs from the index)
-#   TASKITO_PARALLEL_LINES set to 1 to run the lines after the first in a second lane, beside
-#                          it (.ci/run does; the output of that lane is printed when it ends)
+#   TASKITO_PARALLEL_LINES set to 1 to run the first line's server runs in a second lane,
+#                          beside the SQLite runs of every line (.ci/run does; the output of
+#                          that lane is printed when it ends)
 # Exits non-zero if any step fails; every step runs even after an earlier one failed.
 set -uo pipefail
 
@@ -193,48 +194,49 @@ print("test: line %s: Python %s, Django %s" % (sys.argv[1], sys.version.split()[
     fi
     header "line $line: pytest on SQLite"
     run_step "$line: pytest (SQLite)" pytest_on "$line" "$venv" "" "$@"
+    # With two lanes the first line's server runs go to the second lane (see below).
+    [[ "$line" == "${SERVERS_MOVED:-}" ]] || run_servers "$line" "$venv" "$@"
+}
+
+run_servers() {
+    # run_servers LINE VENV [pytest args...]: the line's runs on PostgreSQL and MariaDB/MySQL.
+    local line="$1" venv="$2"
+    shift 2
     if [[ -n "$DB_URL" && "$PG_LINES" == *" $line "* ]]; then
         run_server "$line" "$venv" "$DB_URL" "$@"
     fi
-    # With two lanes the first line's MariaDB run goes to the second lane (see below).
-    if [[ -n "$MYSQL_URL" && "$MYSQL_LINES" == *" $line "* && "$line" != "${MYSQL_MOVED:-}" ]]
-    then
+    if [[ -n "$MYSQL_URL" && "$MYSQL_LINES" == *" $line "* ]]; then
         run_server "$line" "$venv" "$MYSQL_URL" "$@"
     fi
 }
 
-# The first line runs here; with TASKITO_PARALLEL_LINES=1 (what .ci/run sets) the others run
-# one after another in a second lane beside it (a 2-core machine runs two suites in about the
-# time of one and a half), each lane with its own venvs, SQLite files and test databases.
-# The second lane starts once the first line's set-up is done (apt and pip never race).
+# One lane runs every line's SQLite suite; with TASKITO_PARALLEL_LINES=1 (what .ci/run sets)
+# the first line's server runs (PostgreSQL, MariaDB/MySQL) go one after another to a second
+# lane beside it (a 2-core machine runs two suites in about the time of one and a half), each
+# run with its own SQLite files and test databases. The second lane starts once the first
+# line's set-up is done, and sets nothing up itself (apt and pip never race).
 first="${LINES[0]:-}"
-rest=("${LINES[@]:1}")
 lane_log="$ROOT/test-output/lane2.log"
 lane_failed="$ROOT/test-output/lane2.failed"
 lane_pid=""
 if [[ -n "$first" ]]; then
-    if [[ "${TASKITO_PARALLEL_LINES:-0}" == 1 && ${#rest[@]} -gt 0 ]]; then
+    if [[ "${TASKITO_PARALLEL_LINES:-0}" == 1 && ( -n "$DB_URL" || -n "$MYSQL_URL" ) ]]; then
         header "line $first: setup (before the second lane starts)"
-        setup_line "$first" >/dev/null || true
+        first_venv="$(setup_line "$first")" || first_venv=""
         mkdir -p "$ROOT/test-output"
         rm -f "$lane_failed"
-        # The first line's MariaDB/MySQL run, if any, starts the second lane: three suite
-        # runs in one lane would outlast the other.
-        if [[ -n "$MYSQL_URL" && "$MYSQL_LINES" == *" $first "* ]]; then
-            MYSQL_MOVED="$first"
-        fi
+        SERVERS_MOVED="$first"
         (
             failed=() rc=0
-            if [[ -n "${MYSQL_MOVED:-}" ]]; then
-                run_server "$first" "$(setup_line "$first")" "$MYSQL_URL" "$@"
+            if [[ -n "$first_venv" ]]; then
+                run_servers "$first" "$first_venv" "$@"
             fi
-            for line in "${rest[@]}"; do run_line "$line" "$@"; done
             printf '%s\n' "${failed[@]}" >"$lane_failed"
             exit "$rc"
         ) >"$lane_log" 2>&1 &
         lane_pid=$!
-        echo "test: lines ${rest[*]} run in a second lane (output: $lane_log)"
-        run_line "$first" "$@"
+        echo "test: line $first's server runs go in a second lane (output: $lane_log)"
+        for line in "${LINES[@]}"; do run_line "$line" "$@"; done
     else
         for line in "${LINES[@]}"; do run_line "$line" "$@"; done
     fi
@@ -242,7 +244,7 @@ fi
 if [[ -n "$lane_pid" ]]; then
     lane_rc=0
     wait "$lane_pid" || lane_rc=$?
-    header "second lane (lines ${rest[*]}), as it ran"
+    header "second lane (line $first on database servers), as it ran"
     cat "$lane_log"
     while IFS= read -r step; do
         [[ -n "$step" ]] && failed+=("$step")
