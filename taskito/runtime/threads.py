@@ -8,9 +8,12 @@ and the outcome goes back through the callback the worker gives (its own SimpleQ
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterable
 from queue import Empty, SimpleQueue
+
+logger = logging.getLogger("taskito.worker")
 
 _STOP = object()
 
@@ -51,7 +54,10 @@ class JobThreads[T]:
             item = get()
             if item is _STOP:
                 return
-            run(item)  # type: ignore[arg-type]
+            try:
+                run(item)  # type: ignore[arg-type]
+            except BaseException:  # `run` guards the job itself; this keeps the thread alive
+                logger.exception("job thread %s: unexpected error", threading.current_thread().name)
 
     def shutdown(self, *, wait: bool = True, cancel: bool = False) -> list[T]:
         """Stop the threads once the queued items are done (`cancel`: once the running ones
