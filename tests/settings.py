@@ -127,6 +127,10 @@ if os.environ.get("TASKITO_TEST_DIRECT_ALIAS"):
     # (for TASKITO["LISTEN_DATABASE"])
     DATABASES[os.environ["TASKITO_TEST_DIRECT_ALIAS"]] = _database(direct=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Django's default PBKDF2 takes most of a second per login on this machine: the security test
+# that tries HTTP Basic auth on every route spent ~20 s of each run hashing (as Django's
+# testing docs advise, a fast hasher; no test is about the hash itself)
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}
 
 TASKITO = {
