@@ -183,6 +183,7 @@ class PostgreSQLDialect(Dialect):
     # -- finish: one statement per batch instead of one per job (round trips cost here).
     def complete_jobs(self, cursor: Any, items: Sequence[tuple[uuid.UUID, str, str | None]],
                       at: Any) -> set[uuid.UUID]:
+        # the fourth column (wall time) is finish_completed's; no metric rows are made here
         rows = json.dumps([(str(job_id), token, result, 0) for job_id, token, result in items])
         cursor.execute(_COMPLETE_BATCH, [rows, at, DONE_CHANNEL])
         return {self.to_uuid(r[0]) for r in cursor.fetchall()}

@@ -21,7 +21,7 @@ from taskito.conf import taskito_settings
 from taskito.engine.base import EngineBase
 from taskito.engine.breakers import record_outcomes as record_breakers
 from taskito.engine.jobs import ClaimedJob, Outcome, OutcomeKind
-from taskito.engine.throttles import release_slots
+from taskito.engine.throttles import holds_slot, release_slots
 from taskito.engine.workflows import advance as advance_workflows
 from taskito.exceptions import ConfigurationError, TaskFailedError
 from taskito.ids import new_id
@@ -343,7 +343,7 @@ def _plain(done: Sequence[Outcome]) -> bool:
         names.add(o.job.task_name)
     if registry.breakers and not registry.breakers.isdisjoint(names):
         return False
-    return not any((spec := registry.find(n)) is not None and spec.max_concurrent for n in names)
+    return not any(holds_slot(n) for n in names)
 
 
 def _log_outcomes(applied: Sequence[Outcome], dead_ids: dict[uuid.UUID, uuid.UUID],

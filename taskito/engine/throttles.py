@@ -31,11 +31,16 @@ def _rate_limits(job: ClaimedJob, spec: TaskSpec | None) -> list[tuple[str, int,
     return limits
 
 
+def holds_slot(task_name: str) -> bool:
+    """Whether an attempt of this task holds a concurrency slot (`max_concurrent`)."""
+    spec = registry.find(task_name)
+    return spec is not None and bool(spec.max_concurrent)
+
+
 def release_slots(dialect: Dialect, task_names: Sequence[str]) -> None:
     """Give back the concurrency slots of attempts that ended (or were handed back). Called
     explicitly wherever attempts end, inside that transaction."""
-    dialect.release_slots([SLOT_PREFIX + n for n in task_names
-                           if (spec := registry.find(n)) is not None and spec.max_concurrent])
+    dialect.release_slots([SLOT_PREFIX + n for n in task_names if holds_slot(n)])
 
 
 class ThrottlesMixin(EngineBase):
